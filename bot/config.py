@@ -1,0 +1,128 @@
+"""Typed settings from config.toml and the environment; tokens come only from the environment."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from engine.errors import ConfigError
+from engine.settings import (
+    EngineSettings,
+    IngestSettings,
+    SearchSettings,
+    StorageSettings,
+    TextModelSettings,
+    VectorSettings,
+)
+
+# Environment variable -> (section, key) in config.toml.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "STICKERBOT_DATA_DIR": ("storage", "data_dir"),
+    "STICKERBOT_DATABASE_URL": ("storage", "database_url"),
+    "STICKERBOT_CHROMA_MODE": ("vectors", "mode"),
+    "STICKERBOT_CHROMA_HOST": ("vectors", "host"),
+    "STICKERBOT_CHROMA_PORT": ("vectors", "port"),
+    "STICKERBOT_TEXT_MODEL": ("text_model", "model"),
+    "STICKERBOT_TELEGRAM_BASE_URL": ("telegram", "base_url"),
+}
+SECRET_KEYS = {"token", "bot_token", "api_key", "password"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Section):
+    """Telegram adapter settings; the token is read from TELEGRAM_BOT_TOKEN."""
+
+    enabled: bool = True
+    base_url: str = "https://api.telegram.org/bot"
+    admins: tuple[int, ...] = ()
+
+
+class DiscordSettings(_Section):
+    """Discord adapter settings; the token is read from DISCORD_BOT_TOKEN."""
+
+    enabled: bool = False
+    admins: tuple[int, ...] = ()
+
+
+class AppSettings(_Section):
+    """All settings of a stickerbot process."""
+
+    storage: StorageSettings = StorageSettings()
+    vectors: VectorSettings = VectorSettings()
+    text_model: TextModelSettings = TextModelSettings()
+    search: SearchSettings = SearchSettings()
+    ingest: IngestSettings = IngestSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    discord: DiscordSettings = DiscordSettings()
+
+    def engine(self) -> EngineSettings:
+        """The engine's part of the settings."""
+        return EngineSettings(
+            storage=self.storage,
+            vectors=self.vectors,
+            text_model=self.text_model,
+            search=self.search,
+            ingest=self.ingest,
+        )
+
+    @staticmethod
+    def telegram_token() -> SecretStr | None:
+        """TELEGRAM_BOT_TOKEN from the environment."""
+        token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+        return SecretStr(token) if token else None
+
+
+def _reject_secrets(raw: Mapping[str, Any], where: str) -> None:
+    for section, values in raw.items():
+        if isinstance(values, Mapping) and SECRET_KEYS & set(values):
+            raise ConfigError(
+                f"{where}: [{section}] holds a secret; tokens are read only from the environment "
+                "(TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN)."
+            )
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            merged.setdefault(section, {})[key] = env[var]
+    return merged
+
+
+def config_path(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """--config, else STICKERBOT_CONFIG, else ./config.toml when present."""
+    if explicit is not None:
+        return explicit
+    if env.get("STICKERBOT_CONFIG"):
+        return Path(env["STICKERBOT_CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
+) -> AppSettings:
+    """Read config.toml (optional), apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    source = config_path(path, env)
+    raw: dict[str, Any] = {}
+    if source is not None:
+        try:
+            raw = tomllib.loads(source.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {source}: {exc}") from exc
+        _reject_secrets(raw, str(source))
+    merged = _apply_env(raw, env)
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__", 1)
+        merged.setdefault(section, {})[key] = value
+    try:
+        return AppSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration ({source or 'defaults'}):\n{exc}") from exc

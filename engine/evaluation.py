@@ -1,0 +1,161 @@
+"""Offline evaluation on a `stickers-dev`-format directory (DESIGN.md 2.5): metrics and tracks."""
+
+import hashlib
+import json
+import math
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InvalidInputError
+from engine.ingest import ImportItem, items_from_path
+from engine.models import SearchQuery
+from engine.service import SearchService
+
+K = 10
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    """A query and the hexcodes CLDR calls relevant to it."""
+
+    locale: str
+    text: str
+    relevant: frozenset[str]
+
+
+@dataclass
+class DevSet:
+    """Manifest labels, grouped by content so duplicate images score as one sticker."""
+
+    root: Path
+    rows: list[dict[str, str]]
+    queries: list[EvalQuery]
+    hash_by_file: dict[str, str] = field(default_factory=dict)
+    labels_by_file: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def relevant_count(self, relevant: frozenset[str]) -> int:
+        """How many distinct stickers (by content) carry a relevant hexcode."""
+        return len({self.hash_by_file[r["file"]] for r in self.rows if r["hexcode"] in relevant})
+
+
+def load_devset(root: Path, split: str = "dev") -> DevSet:
+    """Read manifest.jsonl and queries-<split>.jsonl of a stickers-dev directory."""
+    manifest, queries = root / "manifest.jsonl", root / f"queries-{split}.jsonl"
+    for path in (manifest, queries):
+        if not path.is_file():
+            raise InvalidInputError(f"{path} is missing: not a stickers-dev directory")
+    rows = [json.loads(line) for line in manifest.open(encoding="utf-8") if line.strip()]
+    qs = [
+        EvalQuery(q["locale"], q["query"], frozenset(q["relevant"]))
+        for q in (json.loads(line) for line in queries.open(encoding="utf-8") if line.strip())
+    ]
+    dev = DevSet(root, rows, qs)
+    dev.hash_by_file = {r["file"]: _sha256(root / r["file"]) for r in rows}
+    # Identical images under several names are one sticker carrying every name's label.
+    by_hash: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        by_hash[dev.hash_by_file[r["file"]]].add(r["hexcode"])
+    dev.labels_by_file = {f: frozenset(by_hash[h]) for f, h in dev.hash_by_file.items()}
+    return dev
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dcg(gains: Sequence[float], k: int = K) -> float:
+    """Discounted cumulative gain of the first k gains."""
+    return sum(g / math.log2(rank + 2) for rank, g in enumerate(gains[:k]))
+
+
+def ndcg(gains: Sequence[float], ideal: Sequence[float], k: int = K) -> float:
+    """NDCG@k of ranked gains against the ideal gains."""
+    best = dcg(sorted(ideal, reverse=True), k)
+    return dcg(gains, k) / best if best > 0 else 0.0
+
+
+def reciprocal_rank(hits: Sequence[bool]) -> float:
+    """1/rank of the first relevant hit, 0 when none."""
+    return next((1.0 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
+
+
+@dataclass
+class TrackResult:
+    """Metrics of one track, overall and per locale, with per-query latencies."""
+
+    name: str
+    per_locale: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    latencies_ms: list[float]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary (latency percentiles, not raw samples)."""
+        return {
+            "track": self.name,
+            "overall": self.overall,
+            "per_locale": self.per_locale,
+            "latency_ms": latency_summary(self.latencies_ms),
+        }
+
+
+def latency_summary(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/max of latency samples in milliseconds."""
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+    return {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": round(ordered[-1], 2)}
+
+
+def _mean(rows: Iterable[dict[str, float]]) -> dict[str, float]:
+    rows = list(rows)
+    return {m: round(statistics.fmean(r[m] for r in rows), 4) for m in rows[0]} if rows else {}
+
+
+def score_query(dev: DevSet, q: EvalQuery, files: Sequence[str]) -> dict[str, float]:
+    """NDCG@10, MRR, Hit@1, Hit@10 of one ranked list of hit files."""
+    hits = [bool(dev.labels_by_file.get(f, frozenset()) & q.relevant) for f in files]
+    ideal = [1.0] * dev.relevant_count(q.relevant)
+    return {
+        "ndcg@10": ndcg([float(h) for h in hits], ideal),
+        "mrr": reciprocal_rank(hits),
+        "hit@1": float(any(hits[:1])),
+        "hit@10": float(any(hits[:K])),
+    }
+
+
+def run_queries(
+    svc: SearchService, dev: DevSet, user: str, progress: Callable[[int, int], None] | None = None
+) -> TrackResult:
+    """Search every query as `user` and score the top 10."""
+    per_locale: dict[str, list[dict[str, float]]] = defaultdict(list)
+    latencies: list[float] = []
+    for n, q in enumerate(dev.queries, 1):
+        start = time.perf_counter()
+        page = svc.search(SearchQuery(user=user, text=q.text, limit=K))
+        latencies.append((time.perf_counter() - start) * 1000)
+        per_locale[q.locale].append(score_query(dev, q, [h.file for h in page.hits]))
+        if progress and n % 50 == 0:
+            progress(50, len(dev.queries))
+    return TrackResult(
+        "lexicon",
+        {loc: _mean(rows) for loc, rows in sorted(per_locale.items())},
+        _mean(r for rows in per_locale.values() for r in rows),
+        latencies,
+    )
+
+
+def manifest_items(dev: DevSet, with_emoji: bool, max_bytes: int) -> list[ImportItem]:
+    """Import items from the manifest: `file`, and `emoji` only when the track allows it."""
+    items = items_from_path(dev.root / "manifest.jsonl", max_bytes)
+    if with_emoji:
+        return items
+    return [ImportItem(i.name, i.read) for i in items]

@@ -1,0 +1,252 @@
+"""The sticker library in the database: packs, stickers, interactions and their life cycle."""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from engine.errors import (
+    InvalidInputError,
+    PackNotFoundError,
+    StickerbotError,
+    StickerNotFoundError,
+)
+from engine.ingest import ImportItem
+from engine.media import MediaStore, content_hash, decode_media, render_preview
+from engine.models import (
+    MAX_QUERY_CHARS,
+    MAX_USER_KEY,
+    ForgetReport,
+    ImportReport,
+    InteractionKind,
+    PackInfo,
+)
+from engine.schema import Interaction, Pack, Sticker, UserProfile
+from engine.settings import IngestSettings
+from engine.storage import Database
+
+log = logging.getLogger(__name__)
+COMMIT_EVERY = 100
+PACK_SOURCES = ("local", "telegram", "discord")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: ImportItem
+    digest: str
+    data: bytes
+
+
+def validate_user(user: str) -> str:
+    """A user key must be a short non-empty string (`tg:123`, `dc:456`, `alice`)."""
+    if not user or len(user) > MAX_USER_KEY or not user.isprintable():
+        raise InvalidInputError(f"invalid user key (1-{MAX_USER_KEY} printable characters)")
+    return user
+
+
+def validate_pack_name(name: str) -> str:
+    """Pack names are short and printable."""
+    name = name.strip()
+    if not name or len(name) > 128 or not name.isprintable():
+        raise InvalidInputError("invalid pack name (1-128 printable characters)")
+    return name
+
+
+class Library:
+    """Writes and reads of packs, stickers and interactions."""
+
+    def __init__(self, db: Database, media: MediaStore, ingest: IngestSettings) -> None:
+        self.db = db
+        self.media = media
+        self.ingest = ingest
+
+    def _pack(self, s: Session, source: str, name: str, title: str, added_by: str) -> Pack:
+        pack = s.scalar(select(Pack).where(Pack.source == source, Pack.name == name))
+        if pack is None:
+            pack = Pack(source=source, name=name, title=title or name, added_by=added_by)
+            s.add(pack)
+            s.flush()
+        elif title:
+            pack.title = title
+        return pack
+
+    def import_items(
+        self,
+        pack_name: str,
+        items: Sequence[ImportItem],
+        *,
+        source: str = "local",
+        title: str = "",
+        added_by: str = "",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        """Import items into a pack; idempotent by content hash; bad files are reported."""
+        if source not in PACK_SOURCES:
+            raise InvalidInputError(f"unknown pack source {source!r}")
+        report = ImportReport(validate_pack_name(pack_name))
+        with self.db.session() as s:
+            pack_id = self._pack(s, source, report.pack, title, added_by).id
+        for start in range(0, len(items), COMMIT_EVERY):
+            batch = items[start : start + COMMIT_EVERY]
+            with self.db.session() as s:
+                for item in batch:
+                    self._import_one(s, pack_id, item, report)
+                self.db.bump_revision(s)
+            if progress:
+                progress(len(batch), len(items))
+        return report
+
+    def _import_one(self, s: Session, pack_id: int, item: ImportItem, report: ImportReport) -> None:
+        try:
+            data = item.read()
+            digest = content_hash(data)
+            existing = s.scalar(select(Sticker).where(Sticker.content_hash == digest))
+            if existing is not None:
+                self._merge_existing(existing, pack_id, item, report)
+                return
+            with s.begin_nested():
+                sticker = self._new_sticker(_Prepared(item, digest, data), pack_id)
+                s.add(sticker)
+                s.flush()
+            report.added += 1
+            report.sticker_ids.append(sticker.id)
+        except StickerbotError as exc:
+            report.failed.append((item.name, str(exc)))
+        except Exception as exc:  # one broken file must not abort a pack import
+            log.exception("unexpected error importing %s", item.name)
+            report.failed.append((item.name, f"internal error ({exc.__class__.__name__})"))
+
+    def _merge_existing(
+        self, sticker: Sticker, pack_id: int, item: ImportItem, report: ImportReport
+    ) -> None:
+        # Same bytes seen again: keep one sticker, but learn platform handles it lacked.
+        sticker.telegram_file_id = item.telegram_file_id or sticker.telegram_file_id
+        sticker.telegram_file_unique_id = (
+            sticker.telegram_file_unique_id or item.telegram_file_unique_id
+        )
+        sticker.discord_sticker_id = sticker.discord_sticker_id or item.discord_sticker_id
+        if item.emoji and not sticker.emoji:
+            sticker.emoji = item.emoji
+        if sticker.pack_id == pack_id:
+            report.unchanged += 1
+        else:
+            report.duplicates += 1
+        report.sticker_ids.append(sticker.id)
+
+    def _new_sticker(self, prep: _Prepared, pack_id: int) -> Sticker:
+        decoded = decode_media(prep.data, self.ingest.max_pixels)
+        media_path = self.media.put("media", prep.digest, decoded.format, prep.data)
+        preview_path = self.media.put("previews", prep.digest, "png", render_preview(decoded.frame))
+        return Sticker(
+            pack_id=pack_id,
+            content_hash=prep.digest,
+            format=decoded.format,
+            emoji=prep.item.emoji,
+            original_name=prep.item.name[:512],
+            size_bytes=len(prep.data),
+            width=decoded.width,
+            height=decoded.height,
+            frame_count=decoded.frame_count,
+            media_path=media_path,
+            preview_path=preview_path,
+            telegram_file_id=prep.item.telegram_file_id,
+            telegram_file_unique_id=prep.item.telegram_file_unique_id,
+            discord_sticker_id=prep.item.discord_sticker_id,
+        )
+
+    def packs(self) -> list[PackInfo]:
+        """Every pack with its sticker count, oldest first."""
+        with self.db.session() as s:
+            counts = dict(
+                s.execute(select(Sticker.pack_id, func.count()).group_by(Sticker.pack_id)).all()
+            )
+            return [
+                _pack_info(p, counts.get(p.id, 0))
+                for p in s.scalars(select(Pack).order_by(Pack.id))
+            ]
+
+    def remove_pack(self, name: str, source: str | None = None) -> list[int]:
+        """Delete a pack and its stickers; return the removed sticker ids."""
+        with self.db.session() as s:
+            query = select(Pack).where(Pack.name == name)
+            if source:
+                query = query.where(Pack.source == source)
+            packs = list(s.scalars(query))
+            if not packs:
+                raise PackNotFoundError(f"No pack named {name!r} in the library.")
+            if len(packs) > 1:
+                raise InvalidInputError(f"Several packs are named {name!r}; name the source too.")
+            stickers = list(s.scalars(select(Sticker).where(Sticker.pack_id == packs[0].id)))
+            removed = [st.id for st in stickers]
+            paths = [p for st in stickers for p in (st.media_path, st.preview_path)]
+            s.execute(delete(Sticker).where(Sticker.pack_id == packs[0].id))
+            s.delete(packs[0])
+            self.db.bump_revision(s)
+        for path in paths:
+            self.media.delete(path)
+        return removed
+
+    def record_interaction(
+        self,
+        user: str,
+        sticker_id: int,
+        kind: InteractionKind,
+        query: str = "",
+        platform: str = "cli",
+        chat_type: str = "",
+    ) -> int:
+        """Store that `user` chose or sent a sticker; return the interaction id."""
+        if kind not in ("chosen", "sent"):
+            raise InvalidInputError("interaction kind must be 'chosen' or 'sent'")
+        with self.db.session() as s:
+            if s.get(Sticker, sticker_id) is None:
+                raise StickerNotFoundError(f"No sticker with id {sticker_id}.")
+            row = Interaction(
+                platform=platform,
+                user_key=validate_user(user),
+                query=query[:MAX_QUERY_CHARS],
+                sticker_id=sticker_id,
+                kind=kind,
+                chat_type=chat_type,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def forget_user(self, user: str) -> ForgetReport:
+        """Delete every interaction and the profile of a user."""
+        with self.db.session() as s:
+            result = s.execute(
+                delete(Interaction).where(Interaction.user_key == validate_user(user))
+            )
+            profile = s.get(UserProfile, user)
+            if profile is not None:
+                s.delete(profile)
+            return ForgetReport(user, int(getattr(result, "rowcount", 0) or 0), profile is not None)
+
+    def recent_stickers(self, user: str, limit: int) -> list[int]:
+        """The user's stickers by last use, then by count: what an empty query shows."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Interaction.sticker_id, func.max(Interaction.created_at), func.count())
+                .where(Interaction.user_key == user)
+                .group_by(Interaction.sticker_id)
+                .order_by(func.max(Interaction.created_at).desc(), func.count().desc())
+                .limit(limit)
+            )
+            return [int(r[0]) for r in rows]
+
+
+def _pack_info(pack: Pack, count: int) -> PackInfo:
+    return PackInfo(
+        pack.id,
+        pack.source,
+        pack.name,
+        pack.title,
+        count,
+        pack.added_by,
+        pack.added_at.isoformat(timespec="seconds"),
+        pack.nsfw,
+    )

