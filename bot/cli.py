@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -280,9 +281,64 @@ def forget(obj: Context, user: str) -> None:
 @click.pass_obj
 def demo(obj: Context, out: Path, demo_dir: Path | None) -> None:
     """Import the bundled sample pack, search as two users, draw a contact sheet. Offline."""
-    from bot.demo import demo_settings, run_demo
+    from bot.demo import run_demo, scratch_settings
 
-    run_demo(demo_settings(obj.settings.engine(), demo_dir), out)
+    run_demo(scratch_settings(obj.settings.engine(), demo_dir), out)
+
+
+@cli.command("eval")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="A directory in the stickers-dev format.",
+)
+@click.option("--split", default="dev", show_default=True, help="Reads queries-<split>.jsonl.")
+@click.option("--tracks", default="lexicon", show_default=True, help="Comma-separated: lexicon.")
+@click.option(
+    "--work-dir", type=click.Path(path_type=Path), help="Library for the run (default: temp)."
+)
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="Also write results as JSON."
+)
+@click.pass_obj
+def eval_cmd(
+    obj: Context,
+    data_dir: Path,
+    split: str,
+    tracks: str,
+    work_dir: Path | None,
+    json_out: Path | None,
+) -> None:
+    """Evaluate search on labelled data (its own library; yours is not touched)."""
+    from bot.demo import scratch_settings
+    from engine.evaluation import format_table, lexicon_track, load_devset
+
+    names = [t.strip() for t in tracks.split(",") if t.strip()]
+    unknown = set(names) - {"lexicon"}
+    if unknown:
+        raise click.UsageError(
+            f"unknown or not yet available track(s): {', '.join(sorted(unknown))}"
+        )
+    dev = load_devset(data_dir, split)
+    started = time.perf_counter()
+    with SearchService.open(
+        scratch_settings(obj.settings.engine(), work_dir, "stickerbot-eval-")
+    ) as svc:
+        bar, advance = progress_bar("lexicon queries")
+        results = [lexicon_track(svc, dev, advance)]
+        bar.close()
+    elapsed = time.perf_counter() - started
+    click.echo(format_table(results))
+    click.echo(f"took {elapsed:.1f} s")
+    if json_out:
+        payload = {
+            "split": split,
+            "seconds": round(elapsed, 1),
+            "tracks": [r.to_json() for r in results],
+        }
+        json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def main() -> None:

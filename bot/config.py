@@ -78,13 +78,33 @@ class AppSettings(_Section):
         return SecretStr(token) if token else None
 
 
+def _secret_paths(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for key, value in raw.items():
+        if key.lower() in SECRET_KEYS:
+            found.append(prefix + key)
+        tables = [value] if isinstance(value, Mapping) else value if isinstance(value, list) else []
+        for table in tables:
+            if isinstance(table, Mapping):
+                found.extend(_secret_paths(table, f"{prefix}{key}."))
+    return found
+
+
 def _reject_secrets(raw: Mapping[str, Any], where: str) -> None:
-    for section, values in raw.items():
-        if isinstance(values, Mapping) and SECRET_KEYS & set(values):
-            raise ConfigError(
-                f"{where}: [{section}] holds a secret; tokens are read only from the environment "
-                "(TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN)."
-            )
+    found = _secret_paths(raw)
+    if found:
+        raise ConfigError(
+            f"{where}: {', '.join(found)} looks like a secret; tokens are read only from the "
+            "environment (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN)."
+        )
+
+
+def _describe(exc: ValidationError) -> str:
+    # Never include the offending values: a misplaced token would end up in the message.
+    return "\n".join(
+        f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)
+    )
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -125,4 +145,6 @@ def load_settings(
     try:
         return AppSettings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration ({source or 'defaults'}):\n{exc}") from exc
+        raise ConfigError(
+            f"invalid configuration ({source or 'defaults'}):\n{_describe(exc)}"
+        ) from None

@@ -152,8 +152,10 @@ def draw_contact_sheet(rows: list[Row], out: Path) -> None:
     sheet.save(out)
 
 
-def demo_settings(base: EngineSettings, data_dir: Path | None) -> EngineSettings:
-    """The demo's library: the given directory, or a fresh temporary one."""
-    target = data_dir or Path(tempfile.mkdtemp(prefix="stickerbot-demo-"))
+def scratch_settings(
+    base: EngineSettings, data_dir: Path | None, prefix: str = "stickerbot-demo-"
+) -> EngineSettings:
+    """Settings for a separate library: the given directory, or a fresh temporary one."""
+    target = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
     storage = base.storage.model_copy(update={"data_dir": target})
     return base.model_copy(update={"storage": storage})

@@ -159,3 +159,30 @@ def manifest_items(dev: DevSet, with_emoji: bool, max_bytes: int) -> list[Import
     if with_emoji:
         return items
     return [ImportItem(i.name, i.read) for i in items]
+
+
+def lexicon_track(
+    svc: SearchService, dev: DevSet, progress: Callable[[int, int], None] | None = None
+) -> TrackResult:
+    """Stickers imported with their emoji; every dev query searched by one fresh user."""
+    if not any(p.name == "eval-lexicon" for p in svc.packs()):
+        items = manifest_items(dev, True, svc.settings.ingest.max_file_bytes)
+        svc.import_pack(items, "eval-lexicon", title="")
+    return run_queries(svc, dev, "eval:lexicon", progress)
+
+
+def format_table(results: Sequence[TrackResult]) -> str:
+    """A plain-text table: one row per track and locale."""
+    lines = [
+        f"{'track':10s} {'locale':7s} {'NDCG@10':>8s} {'MRR':>7s} {'Hit@1':>7s} {'Hit@10':>7s}"
+    ]
+    for r in results:
+        rows = [*r.per_locale.items(), ("all", r.overall)]
+        for locale, m in rows:
+            lines.append(
+                f"{r.name:10s} {locale:7s} {m['ndcg@10']:8.4f} {m['mrr']:7.4f} "
+                f"{m['hit@1']:7.4f} {m['hit@10']:7.4f}"
+            )
+        lat = latency_summary(r.latencies_ms)
+        lines.append(f"{r.name:10s} latency ms: p50 {lat.get('p50')} p99 {lat.get('p99')}")
+    return "\n".join(lines)

@@ -87,7 +87,7 @@ def load_snapshot(db: Database, lexicon: Lexicon, cfg: SearchSettings) -> Snapsh
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
                 st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
             )  # fmt: skip
-    return Snapshot(revision, docs, meta, FieldBM25(docs, cfg.field_weights))
+    return Snapshot(revision, docs, meta, FieldBM25(docs, cfg.field_weights, cfg.phrase_weight))
 
 
 def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:

@@ -67,10 +67,13 @@ def _manifest_row(line: str, lineno: int, base: Path, max_bytes: int) -> ImportI
 
 def _manifest_items(manifest: Path, max_bytes: int) -> Iterator[ImportItem]:
     # Only `file` and `emoji` are read: other keys (labels used by evaluation) are ignored.
-    with manifest.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                yield _manifest_row(line, lineno, manifest.parent, max_bytes)
+    try:
+        lines = manifest.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{manifest.name} is not UTF-8 text (byte {exc.start})") from exc
+    for lineno, line in enumerate(lines, 1):
+        if line.strip():
+            yield _manifest_row(line, lineno, manifest.parent, max_bytes)
 
 
 def _zip_reader(

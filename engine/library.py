@@ -14,7 +14,7 @@ from engine.errors import (
     StickerNotFoundError,
 )
 from engine.ingest import ImportItem
-from engine.media import MediaStore, content_hash, decode_media, render_preview
+from engine.media import DecodedMedia, MediaStore, content_hash, decode_media, render_preview
 from engine.models import (
     MAX_QUERY_CHARS,
     MAX_USER_KEY,
@@ -102,14 +102,11 @@ class Library:
         try:
             data = item.read()
             digest = content_hash(data)
-            existing = s.scalar(select(Sticker).where(Sticker.content_hash == digest))
+            existing = self._find_existing(s, digest, item)
             if existing is not None:
-                self._merge_existing(existing, pack_id, item, report)
+                self._merge_existing(s, existing, pack_id, item, report)
                 return
-            with s.begin_nested():
-                sticker = self._new_sticker(_Prepared(item, digest, data), pack_id)
-                s.add(sticker)
-                s.flush()
+            sticker = self._insert_new(s, _Prepared(item, digest, data), pack_id)
             report.added += 1
             report.sticker_ids.append(sticker.id)
         except StickerbotError as exc:
@@ -118,14 +115,26 @@ class Library:
             log.exception("unexpected error importing %s", item.name)
             report.failed.append((item.name, f"internal error ({exc.__class__.__name__})"))
 
+    def _find_existing(self, s: Session, digest: str, item: ImportItem) -> Sticker | None:
+        sticker = s.scalar(select(Sticker).where(Sticker.content_hash == digest))
+        if sticker is None and item.telegram_file_unique_id:
+            # Telegram may serve the same sticker re-encoded: its unique id still identifies it.
+            sticker = s.scalar(
+                select(Sticker).where(
+                    Sticker.telegram_file_unique_id == item.telegram_file_unique_id
+                )
+            )
+        return sticker
+
     def _merge_existing(
-        self, sticker: Sticker, pack_id: int, item: ImportItem, report: ImportReport
+        self, s: Session, sticker: Sticker, pack_id: int, item: ImportItem, report: ImportReport
     ) -> None:
-        # Same bytes seen again: keep one sticker, but learn platform handles it lacked.
-        sticker.telegram_file_id = item.telegram_file_id or sticker.telegram_file_id
-        sticker.telegram_file_unique_id = (
-            sticker.telegram_file_unique_id or item.telegram_file_unique_id
-        )
+        # Same sticker seen again: keep one row, but learn platform handles it lacked.
+        unique_id = item.telegram_file_unique_id
+        if unique_id and not sticker.telegram_file_unique_id and not _owned(s, unique_id):
+            sticker.telegram_file_unique_id = unique_id
+        if unique_id and sticker.telegram_file_unique_id == unique_id:
+            sticker.telegram_file_id = item.telegram_file_id or sticker.telegram_file_id
         sticker.discord_sticker_id = sticker.discord_sticker_id or item.discord_sticker_id
         if item.emoji and not sticker.emoji:
             sticker.emoji = item.emoji
@@ -135,26 +144,22 @@ class Library:
             report.duplicates += 1
         report.sticker_ids.append(sticker.id)
 
-    def _new_sticker(self, prep: _Prepared, pack_id: int) -> Sticker:
+    def _insert_new(self, s: Session, prep: _Prepared, pack_id: int) -> Sticker:
         decoded = decode_media(prep.data, self.ingest.max_pixels)
-        media_path = self.media.put("media", prep.digest, decoded.format, prep.data)
-        preview_path = self.media.put("previews", prep.digest, "png", render_preview(decoded.frame))
-        return Sticker(
-            pack_id=pack_id,
-            content_hash=prep.digest,
-            format=decoded.format,
-            emoji=prep.item.emoji,
-            original_name=prep.item.name[:512],
-            size_bytes=len(prep.data),
-            width=decoded.width,
-            height=decoded.height,
-            frame_count=decoded.frame_count,
-            media_path=media_path,
-            preview_path=preview_path,
-            telegram_file_id=prep.item.telegram_file_id,
-            telegram_file_unique_id=prep.item.telegram_file_unique_id,
-            discord_sticker_id=prep.item.discord_sticker_id,
-        )
+        preview = render_preview(decoded.frame)
+        with s.begin_nested():
+            sticker = _sticker_row(prep, pack_id, decoded)
+            s.add(sticker)
+            s.flush()  # constraint violations surface here, before any file is written
+            try:
+                sticker.media_path = self.media.put("media", prep.digest, decoded.format, prep.data)
+                sticker.preview_path = self.media.put("previews", prep.digest, "png", preview)
+                s.flush()
+            except BaseException:
+                self.media.delete(sticker.media_path)
+                self.media.delete(sticker.preview_path)
+                raise
+        return sticker
 
     def packs(self) -> list[PackInfo]:
         """Every pack with its sticker count, oldest first."""
@@ -237,6 +242,30 @@ class Library:
                 .limit(limit)
             )
             return [int(r[0]) for r in rows]
+
+
+def _owned(s: Session, telegram_file_unique_id: str) -> bool:
+    query = select(Sticker.id).where(Sticker.telegram_file_unique_id == telegram_file_unique_id)
+    return s.scalar(query) is not None
+
+
+def _sticker_row(prep: _Prepared, pack_id: int, decoded: DecodedMedia) -> Sticker:
+    return Sticker(
+        pack_id=pack_id,
+        content_hash=prep.digest,
+        format=decoded.format,
+        emoji=prep.item.emoji,
+        original_name=prep.item.name[:512],
+        size_bytes=len(prep.data),
+        width=decoded.width,
+        height=decoded.height,
+        frame_count=decoded.frame_count,
+        media_path="",
+        preview_path="",
+        telegram_file_id=prep.item.telegram_file_id,
+        telegram_file_unique_id=prep.item.telegram_file_unique_id,
+        discord_sticker_id=prep.item.discord_sticker_id,
+    )
 
 
 def _pack_info(pack: Pack, count: int) -> PackInfo:

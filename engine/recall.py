@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.documents import FIELDS, StickerDocument
-from engine.text import tokenize
+from engine.text import phrase_token, phrase_tokens, tokenize
 
 Scores = npt.NDArray[np.float64]
 
@@ -21,39 +21,62 @@ class Candidate:
     score: float
 
 
-class FieldBM25:
-    """One BM25 index per field; a query's score is the weighted sum over fields (PerSRV)."""
+# Fields whose entries are whole keywords or queries: a query equal to one entry is the
+# strongest evidence there is (CLDR relevance itself is "shares a keyword").
+PHRASE_FIELDS = ("emoji_keywords", "vlm_keywords", "history_queries")
 
-    def __init__(self, docs: Sequence[StickerDocument], weights: Mapping[str, float]) -> None:
+
+def _index(corpus: list[list[str]]) -> bm25s.BM25 | None:
+    if not any(corpus):
+        return None
+    index = bm25s.BM25()
+    index.index(corpus, show_progress=False)
+    return index
+
+
+class FieldBM25:
+    """One BM25 index per field; a query's score is the weighted sum over fields (PerSRV).
+
+    Keyword-like fields get a second index of whole entries, weighted by `phrase_weight`.
+    """
+
+    def __init__(
+        self,
+        docs: Sequence[StickerDocument],
+        weights: Mapping[str, float],
+        phrase_weight: float = 1.0,
+    ) -> None:
         self.ids = np.array([d.sticker_id for d in docs], dtype=np.int64)
-        self._indexes: dict[str, tuple[float, bm25s.BM25]] = {}
+        self._indexes: list[tuple[float, bool, bm25s.BM25]] = []
         for name in FIELDS:
             weight = float(weights.get(name, 0.0))
-            corpus = [tokenize(d.fields.get(name, "")) for d in docs]
-            if weight <= 0 or not any(corpus):
+            if weight <= 0:
                 continue
-            index = bm25s.BM25()
-            index.index(corpus, show_progress=False)
-            self._indexes[name] = (weight, index)
+            texts = [d.fields.get(name, "") for d in docs]
+            word_index = _index([tokenize(t) for t in texts])
+            if word_index is not None:
+                self._indexes.append((weight, False, word_index))
+            phrase_index = (
+                _index([phrase_tokens(t) for t in texts]) if name in PHRASE_FIELDS else None
+            )
+            if phrase_index is not None and phrase_weight > 0:
+                self._indexes.append((weight * phrase_weight, True, phrase_index))
 
-    def scores(self, tokens: Sequence[str]) -> Scores:
+    def scores(self, text: str) -> Scores:
         """Weighted BM25 score of every document (aligned with `ids`)."""
         total = np.zeros(len(self.ids), dtype=np.float64)
-        if not tokens:
-            return total
-        for weight, index in self._indexes.values():
-            known = [t for t in tokens if t in index.vocab_dict]
+        tokens, phrase = tokenize(text), [phrase_token(text)]
+        for weight, is_phrase, index in self._indexes:
+            known = [t for t in (phrase if is_phrase else tokens) if t in index.vocab_dict]
             if known:
                 total += weight * index.get_scores(known)
         return total
 
-    def top(self, tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """The k best-scoring (id, score) pairs with a positive score, best first."""
-        scores = self.scores(tokens)
+    def top(self, text: str, k: int) -> list[tuple[int, float]]:
+        """The k best-scoring (id, score) pairs with a positive score, best first, ties by id."""
+        scores = self.scores(text)
         positive = np.flatnonzero(scores > 0)
-        if positive.size > k:
-            positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
-        order = positive[np.lexsort((self.ids[positive], -scores[positive]))]
+        order = positive[np.lexsort((self.ids[positive], -scores[positive]))][:k]
         return [(int(self.ids[j]), float(scores[j])) for j in order]
 
 
@@ -68,11 +91,20 @@ def _minmax(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
     return {i: (s - low) / span for i, s in pairs}
 
 
+def _by_max(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
+    top = max((s for _, s in pairs), default=0.0)
+    return {i: s / top for i, s in pairs} if top > 0 else {}
+
+
 def fuse_weighted(
     lexical: Sequence[tuple[int, float]], dense: Sequence[tuple[int, float]], dense_weight: float
 ) -> list[Candidate]:
-    """Weighted sum of min-max normalised scores; a list that misses an id contributes 0."""
-    lex, den = _minmax(lexical), _minmax(dense)
+    """Weighted sum of normalised scores; a list that misses an id contributes 0.
+
+    BM25 scores are divided by the best one (not min-max): the weakest lexical match keeps a
+    positive score and so stays above candidates that only dense recall found.
+    """
+    lex, den = _by_max(lexical), _minmax(dense)
     if not lex:
         dense_weight = 1.0
     if not den:

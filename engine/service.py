@@ -27,7 +27,7 @@ from engine.models import (
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
 from engine.storage import Database, sqlite_url
-from engine.text import normalize, tokenize
+from engine.text import normalize
 from engine.vectors import VectorIndex, chroma_client, chroma_index
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ class SearchService:
     def _recall(self, snapshot: Snapshot, text: str) -> list[Candidate]:
         cfg = self.settings.search
         pool = self._pool_size()
-        lexical = snapshot.bm25.top(tokenize(text), pool)
+        lexical = snapshot.bm25.top(text, pool)
         dense: list[tuple[int, float]] = []
         if cfg.dense and cfg.dense_weight > 0:
             vector = self.embedder.embed([text])[0]

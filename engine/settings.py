@@ -50,9 +50,10 @@ class SearchSettings(_Model):
 
     locales: tuple[str, ...] = ("en", "zh", "ja", "de", "es", "fr", "ru")
     field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
+    phrase_weight: float = 1.0  # extra weight of a query equal to a whole keyword
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
-    dense_weight: float = 0.3
+    dense_weight: float = 0.2
     dense_min_similarity: float = 0.25
     dense_locale: str = "en"  # the language of emoji keywords that the text model embeds
     rrf_k: int = 60

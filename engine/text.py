@@ -9,6 +9,8 @@ import Stemmer
 from engine.lexicon import find_emoji, strip_emoji_modifiers
 
 EMOJI_TOKEN_PREFIX = "e:"
+STEM_PREFIX = "~"
+PHRASE_PREFIX = "="
 _CJK = (
     "\u3005\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
@@ -18,10 +20,23 @@ _WORD = re.compile(f"[^\\W_{_CJK}]+")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 def normalize(text: str) -> str:
-    """NFKC, case-folded, without emoji variation selectors or skin tones, spaces collapsed."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(strip_emoji_modifiers(folded).split())
+    """NFKC, case-folded, without emoji variation selectors or skin tones, spaces collapsed.
+
+    Emoji are kept as they are: NFKC would turn some into letters (‼ -> !!, ℹ -> i, 🈯 -> 指).
+    """
+    clean = strip_emoji_modifiers(text)
+    parts: list[str] = []
+    last = 0
+    for start, end, _ in find_emoji(clean):
+        parts.extend((_fold(clean[last:start]), clean[start:end]))
+        last = end
+    parts.append(_fold(clean[last:]))
+    return " ".join("".join(parts).split())
 
 
 @cache
@@ -35,12 +50,20 @@ def _fold_accents(word: str) -> str:
 
 
 @cache
-def _word_token(word: str) -> str:
+def _word_tokens(word: str) -> tuple[str, ...]:
+    # The surface form and the stem (prefixed so the two never collide): another form of the
+    # word matches through the stem, and an exact form scores higher by matching both.
     # Cyrillic words get the Russian stemmer; Latin words the English one, which only trims
     # common suffixes and leaves other languages' words mostly intact.
+    if word.isdigit():
+        return (word,)
     if _CYRILLIC.search(word):
-        return str(_stemmer("russian").stemWord(word.replace("ё", "е")))
-    return str(_stemmer("english").stemWord(_fold_accents(word)))
+        surface = word.replace("ё", "е")
+        stem = str(_stemmer("russian").stemWord(surface))
+    else:
+        surface = _fold_accents(word)
+        stem = str(_stemmer("english").stemWord(surface))
+    return (surface, STEM_PREFIX + stem)
 
 
 def _cjk_tokens(run: str) -> list[str]:
@@ -54,7 +77,8 @@ def _cjk_tokens(run: str) -> list[str]:
 def _plain_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for chunk in _CJK_RUN.split(text):
-        tokens.extend(_word_token(w) for w in _WORD.findall(chunk))
+        for word in _WORD.findall(chunk):
+            tokens.extend(_word_tokens(word))
     for run in _CJK_RUN.findall(text):
         tokens.extend(_cjk_tokens(run))
     return tokens
@@ -71,3 +95,13 @@ def tokenize(text: str) -> list[str]:
         last = end
     tokens.extend(_plain_tokens(norm[last:]))
     return tokens
+
+
+def phrase_token(text: str) -> str:
+    """One token for a whole keyword or query, so exact keyword matches can be rewarded."""
+    return PHRASE_PREFIX + normalize(text)
+
+
+def phrase_tokens(field_text: str) -> list[str]:
+    """Phrase tokens of a field whose entries are joined by ' ; '."""
+    return [phrase_token(p) for p in field_text.split(" ; ") if p.strip()]

@@ -1,0 +1,127 @@
+"""One contract for every VectorIndex backend: in-memory numpy and a real embedded Chroma."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import pytest
+from chromadb.api.client import SharedSystemClient
+from chromadb.config import Settings
+
+from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_index
+
+X = [1.0, 0.0, 0.0]
+Y = [0.0, 1.0, 0.0]
+XY = [0.6, 0.8, 0.0]  # cos(X, XY) = 0.6, cos(Y, XY) = 0.8
+Z = [0.0, 0.0, 1.0]
+
+
+def vecs(*rows: list[float]) -> np.ndarray:
+    return np.array(rows, dtype=np.float32)
+
+
+@pytest.fixture(params=["memory", "chroma"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+    if request.param == "memory":
+        yield MemoryVectorIndex()
+        return
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
+    )
+    yield chroma_index(client, "sticker_text")
+    SharedSystemClient.clear_system_cache()
+
+
+@pytest.fixture
+def filled(index: VectorIndex) -> VectorIndex:
+    index.upsert([1, 2, 3], vecs(X, Y, XY))
+    return index
+
+
+def ids(results: list[tuple[int, float]]) -> list[int]:
+    return [i for i, _ in results]
+
+
+def test_empty(index: VectorIndex) -> None:
+    assert index.count() == 0
+    assert index.query(vecs(X)[0], 5) == []
+    assert index.get([1, 2]) == {}
+
+
+def test_count_after_upsert(filled: VectorIndex) -> None:
+    assert filled.count() == 3
+
+
+def test_nearest_first_with_cosine_similarity(filled: VectorIndex) -> None:
+    results = filled.query(vecs(X)[0], 3)
+    assert ids(results) == [1, 3, 2]
+    sims = [s for _, s in results]
+    assert sims == pytest.approx([1.0, 0.6, 0.0], abs=1e-4)
+
+
+def test_other_query(filled: VectorIndex) -> None:
+    results = filled.query(vecs(Y)[0], 3)
+    assert ids(results) == [2, 3, 1]
+    assert results[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert results[1][1] == pytest.approx(0.8, abs=1e-4)
+
+
+def test_similarity_ignores_query_length(filled: VectorIndex) -> None:
+    results = filled.query(vecs([5.0, 0.0, 0.0])[0], 1)
+    assert ids(results) == [1]
+    assert results[0][1] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_k_limits_results(filled: VectorIndex) -> None:
+    assert ids(filled.query(vecs(X)[0], 1)) == [1]
+    assert ids(filled.query(vecs(X)[0], 2)) == [1, 3]
+
+
+def test_k_larger_than_count(filled: VectorIndex) -> None:
+    assert ids(filled.query(vecs(X)[0], 50)) == [1, 3, 2]
+
+
+def test_k_zero(filled: VectorIndex) -> None:
+    assert filled.query(vecs(X)[0], 0) == []
+
+
+def test_get_returns_stored_vectors(filled: VectorIndex) -> None:
+    got = filled.get([3, 1, 99])
+    assert set(got) == {1, 3}
+    np.testing.assert_allclose(got[1], X, atol=1e-6)
+    np.testing.assert_allclose(got[3], XY, atol=1e-6)
+
+
+def test_delete(filled: VectorIndex) -> None:
+    filled.delete([2, 99])
+    assert filled.count() == 2
+    assert filled.get([2]) == {}
+    assert ids(filled.query(vecs(Y)[0], 10)) == [3, 1]
+
+
+def test_delete_nothing(filled: VectorIndex) -> None:
+    filled.delete([])
+    assert filled.count() == 3
+
+
+def test_upsert_replaces(filled: VectorIndex) -> None:
+    filled.upsert([1], vecs(Z))
+    assert filled.count() == 3
+    np.testing.assert_allclose(filled.get([1])[1], Z, atol=1e-6)
+    results = filled.query(vecs(Z)[0], 3)
+    assert results[0][0] == 1
+    assert results[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert ids(filled.query(vecs(X)[0], 1)) == [3]
+
+
+def test_upsert_nothing(index: VectorIndex) -> None:
+    index.upsert([], np.zeros((0, 3), dtype=np.float32))
+    assert index.count() == 0
+
+
+def test_large_ids_round_trip(index: VectorIndex) -> None:
+    big = 2**40 + 7
+    index.upsert([big, 5], vecs(X, Y))
+    assert ids(index.query(vecs(X)[0], 1)) == [big]
+    assert set(index.get([big])) == {big}
