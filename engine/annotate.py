@@ -1,0 +1,195 @@
+"""The resumable annotation pipeline: OCR, VLM, NSFW and style stages over stickers in batches.
+
+Each stage's output is stored per (sticker, source) with the stage's model and version, so a run
+that is killed mid-batch redoes only the uncommitted batch, and changing a model re-annotates.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import StickerbotError
+from engine.media import MediaStore
+from engine.schema import Annotation, Sticker, utcnow
+from engine.storage import Database
+from engine.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StickerImage:
+    """A sticker's preview frame, as every stage reads it."""
+
+    sticker_id: int
+    image: Image.Image
+
+
+@dataclass
+class StageResult:
+    """What a stage found for one sticker."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    nsfw_score: float | None = None
+    style_vector: npt.NDArray[np.float32] | None = None
+
+
+class Stage(Protocol):
+    """One annotation source (ocr, vlm, nsfw, style) with the model that produces it."""
+
+    source: str
+    model: str
+    version: str
+
+    def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
+        """Annotate a batch; one result per input, in order."""
+        ...
+
+
+@dataclass
+class AnnotateReport:
+    """What a run did."""
+
+    annotated: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+    remaining: int = 0
+
+
+Progress = Callable[[int, int], None]
+
+
+class AnnotationPipeline:
+    """Runs stages over stickers whose stored (model, version) differs from the configured one."""
+
+    def __init__(
+        self,
+        db: Database,
+        media: MediaStore,
+        stages: Sequence[Stage],
+        style_index: VectorIndex | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        self.db = db
+        self.media = media
+        self.stages = list(stages)
+        self.style_index = style_index
+        self.batch_size = batch_size
+
+    def pending(self) -> dict[int, list[Stage]]:
+        """Sticker id -> the stages it still needs, in id order."""
+        done: dict[int, dict[str, tuple[str, str]]] = defaultdict(dict)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    Annotation.sticker_id, Annotation.source, Annotation.model, Annotation.version
+                )
+            )
+            for sticker_id, source, model, version in rows:
+                done[sticker_id][source] = (model, version)
+            ids = list(s.scalars(select(Sticker.id).order_by(Sticker.id)))
+        todo: dict[int, list[Stage]] = {}
+        for sticker_id in ids:
+            need = [
+                st
+                for st in self.stages
+                if done[sticker_id].get(st.source) != (st.model, st.version)
+            ]
+            if need:
+                todo[sticker_id] = need
+        return todo
+
+    def run(self, limit: int | None = None, progress: Progress | None = None) -> AnnotateReport:
+        """Annotate pending stickers batch by batch; each batch commits on its own."""
+        todo = self.pending()
+        ids = list(todo)[:limit] if limit is not None else list(todo)
+        report = AnnotateReport()
+        for start in range(0, len(ids), self.batch_size):
+            batch = ids[start : start + self.batch_size]
+            self._run_batch(batch, todo, report)
+            if progress:
+                progress(len(batch), len(ids))
+        report.remaining = len(todo) - len(ids)
+        return report
+
+    def _run_batch(
+        self, ids: list[int], todo: dict[int, list[Stage]], report: AnnotateReport
+    ) -> None:
+        images, broken = self._load(ids)
+        outputs: dict[int, list[tuple[Stage, StageResult]]] = defaultdict(list)
+        for stage in self.stages:
+            wanted = [img for img in images if stage in todo[img.sticker_id]]
+            if wanted:
+                for img, result in zip(wanted, stage.run(wanted), strict=True):
+                    outputs[img.sticker_id].append((stage, result))
+        self._store_vectors(outputs)
+        with self.db.session() as s:
+            for sticker_id, results in outputs.items():
+                for stage, result in results:
+                    _upsert(s, sticker_id, stage, result)
+            for sticker_id, error in broken.items():
+                for stage in todo[sticker_id]:
+                    _upsert(s, sticker_id, stage, StageResult(fields={"error": error}))
+            self.db.bump_revision(s)
+        report.annotated += len(outputs)
+        report.failed.update(broken)
+
+    def _load(self, ids: list[int]) -> tuple[list[StickerImage], dict[int, str]]:
+        with self.db.session() as s:
+            paths = dict(
+                s.execute(select(Sticker.id, Sticker.preview_path).where(Sticker.id.in_(ids))).all()
+            )
+        images: list[StickerImage] = []
+        broken: dict[int, str] = {}
+        for sticker_id in ids:
+            try:
+                with Image.open(self.media.path(paths[sticker_id])) as img:
+                    images.append(StickerImage(sticker_id, img.convert("RGBA")))
+            except (OSError, KeyError, ValueError) as exc:
+                log.warning("sticker %s has no readable preview: %s", sticker_id, exc)
+                broken[sticker_id] = f"preview unreadable ({exc.__class__.__name__})"
+        return images, broken
+
+    def _store_vectors(self, outputs: dict[int, list[tuple[Stage, StageResult]]]) -> None:
+        # Written before the database commit: Chroma upserts are idempotent, so a crash in between
+        # means the batch is redone, never that a committed annotation lacks its vector.
+        pairs = [
+            (i, r.style_vector)
+            for i, rs in outputs.items()
+            for _, r in rs
+            if r.style_vector is not None
+        ]
+        if pairs and self.style_index is not None:
+            self.style_index.upsert([i for i, _ in pairs], np.stack([v for _, v in pairs]))
+
+
+def _upsert(s: Session, sticker_id: int, stage: Stage, result: StageResult) -> None:
+    row = s.scalar(
+        select(Annotation).where(
+            Annotation.sticker_id == sticker_id, Annotation.source == stage.source
+        )
+    )
+    if row is None:
+        row = Annotation(sticker_id=sticker_id, source=stage.source)
+        s.add(row)
+    row.model, row.version, row.fields, row.updated_at = (
+        stage.model,
+        stage.version,
+        result.fields,
+        utcnow(),
+    )
+    if result.nsfw_score is not None:
+        sticker = s.get(Sticker, sticker_id)
+        if sticker is not None:
+            sticker.nsfw_score = result.nsfw_score
+
+
+class StageError(StickerbotError):
+    """A stage failed for a whole batch (e.g. its model server is down); the run stops."""

@@ -1,0 +1,164 @@
+"""The annotation pipeline is resumable: killed mid-run it loses and duplicates nothing."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from engine.annotate import AnnotationPipeline, StageResult, StickerImage
+from engine.ingest import ImportItem
+from engine.library import Library
+from engine.media import MediaStore
+from engine.schema import Annotation, Sticker
+from engine.settings import IngestSettings
+from engine.storage import Database, sqlite_url
+from engine.vectors import MemoryVectorIndex
+
+
+class CountingStage:
+    """A fake OCR stage: 'reads' the sticker's colour and counts calls per sticker."""
+
+    source = "ocr"
+    model = "fake-ocr"
+
+    def __init__(self, version: str = "1", fail_on_call: int | None = None) -> None:
+        self.version = version
+        self.calls: Counter[int] = Counter()
+        self._fail_on_call = fail_on_call
+        self._n = 0
+
+    def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
+        self._n += 1
+        if self._fail_on_call == self._n:
+            raise RuntimeError("simulated crash")
+        self.calls.update(i.sticker_id for i in batch)
+        return [StageResult(fields={"ocr": f"red {i.image.getpixel((0, 0))[0]}"}) for i in batch]
+
+
+class StyleStage:
+    """A fake style stage that emits a vector per sticker."""
+
+    source = "style"
+    model = "fake-style"
+    version = "1"
+
+    def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
+        return [
+            StageResult(style_vector=np.array([1.0, float(i.sticker_id)], dtype=np.float32))
+            for i in batch
+        ]
+
+
+def _png(red: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (16, 16), (red, 0, 0, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Library:
+    db = Database(sqlite_url(tmp_path))
+    lib = Library(db, MediaStore(tmp_path), IngestSettings())
+    items = [ImportItem(f"{r}.png", lambda r=r: _png(r)) for r in range(10, 60)]
+    assert lib.import_items("p", items).added == 50
+    return lib
+
+
+def _rows(lib: Library) -> list[tuple[int, str]]:
+    with lib.db.session() as s:
+        return list(s.execute(select(Annotation.sticker_id, Annotation.source)).all())
+
+
+def test_run_annotates_every_sticker_once(library: Library) -> None:
+    stage, style = CountingStage(), StyleStage()
+    index = MemoryVectorIndex()
+    report = AnnotationPipeline(
+        library.db, library.media, [stage, style], index, batch_size=8
+    ).run()
+    assert report.annotated == 50 and not report.failed
+    assert set(stage.calls.values()) == {1}
+    assert index.count() == 50
+    assert len(_rows(library)) == 100 and len(set(_rows(library))) == 100
+    assert AnnotationPipeline(library.db, library.media, [CountingStage()], index).pending() == {}
+
+
+def test_crash_mid_run_resumes_without_loss_or_duplicates(library: Library) -> None:
+    crashing = CountingStage(fail_on_call=3)
+    pipeline = AnnotationPipeline(library.db, library.media, [crashing], batch_size=8)
+    with pytest.raises(RuntimeError):
+        pipeline.run()
+    assert len(_rows(library)) == 16  # two committed batches survive
+    resumed = CountingStage()
+    AnnotationPipeline(library.db, library.media, [resumed], batch_size=8).run()
+    assert sum(resumed.calls.values()) == 34  # only what was not committed
+    assert sorted(i for i, _ in _rows(library)) == sorted({i for i, _ in _rows(library)})
+    assert len(_rows(library)) == 50
+
+
+def test_new_model_version_reannotates_and_revision_bumps(library: Library) -> None:
+    AnnotationPipeline(library.db, library.media, [CountingStage("1")]).run()
+    before = library.db.revision()
+    upgraded = CountingStage("2")
+    AnnotationPipeline(library.db, library.media, [upgraded]).run(limit=5)
+    assert sum(upgraded.calls.values()) == 5 and library.db.revision() > before
+    with library.db.session() as s:
+        versions = Counter(s.scalars(select(Annotation.version)))
+    assert versions == Counter({"1": 45, "2": 5})
+
+
+def test_unreadable_preview_is_reported_not_retried_forever(library: Library) -> None:
+    with library.db.session() as s:
+        victim = s.scalars(select(Sticker).order_by(Sticker.id)).first()
+        assert victim is not None
+        library.media.path(victim.preview_path).write_bytes(b"garbage")
+        victim_id = victim.id
+    report = AnnotationPipeline(library.db, library.media, [CountingStage()]).run()
+    assert list(report.failed) == [victim_id]
+    assert AnnotationPipeline(library.db, library.media, [CountingStage()]).pending() == {}
+
+
+def test_sigkill_mid_run_then_resume(tmp_path: Path, library: Library) -> None:
+    """A real kill -9 of a process in the middle of a run, then a second run finishes the job."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_annotate import CountingStage
+        from engine.annotate import AnnotationPipeline
+        from engine.media import MediaStore
+        from engine.storage import Database, sqlite_url
+        from pathlib import Path
+
+        class Slow(CountingStage):
+            def run(self, batch):
+                time.sleep(0.2)
+                out = super().run(batch)
+                print("batch", flush=True)
+                return out
+
+        root = Path({str(tmp_path)!r})
+        db = Database(sqlite_url(root))
+        AnnotationPipeline(db, MediaStore(root), [Slow()], batch_size=4).run()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for _ in range(3):
+        assert proc.stdout.readline().strip() == "batch"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(_rows(library))
+    assert 8 <= partial < 50
+    resumed = CountingStage()
+    AnnotationPipeline(library.db, library.media, [resumed], batch_size=4).run()
+    with library.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Annotation)) == 50
+    assert sum(resumed.calls.values()) == 50 - partial
