@@ -286,6 +286,28 @@ def demo(obj: Context, out: Path, demo_dir: Path | None) -> None:
     run_demo(scratch_settings(obj.settings.engine(), demo_dir), out)
 
 
+@cli.group()
+def jobs() -> None:
+    """Background jobs, run once in the foreground."""
+
+
+@jobs.command("run")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
+    """Run the named jobs once (all when none is named)."""
+    import asyncio
+
+    from jobs.tasks import JOBS, run_jobs
+
+    unknown = sorted(set(names) - set(JOBS))
+    if unknown:
+        raise click.UsageError(f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(JOBS)}")
+    with obj.service() as svc:
+        for outcome in asyncio.run(run_jobs(svc, list(names))):
+            click.echo(f"{outcome.name}: {outcome.summary}")
+
+
 @cli.command("eval")
 @click.option(
     "--data",

@@ -7,13 +7,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
 from engine.models import StickerHit
 from engine.recall import FieldBM25
 from engine.schema import Annotation, Pack, Sticker
-from engine.settings import SearchSettings
+from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
 from engine.vectors import VectorIndex
 
@@ -59,6 +60,7 @@ class Snapshot:
     documents: list[StickerDocument]
     meta: dict[int, StickerMeta]
     bm25: FieldBM25
+    priors: dict[int, float]
 
 
 def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
@@ -69,7 +71,9 @@ def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
     return fields
 
 
-def load_snapshot(db: Database, lexicon: Lexicon, cfg: SearchSettings) -> Snapshot:
+def load_snapshot(
+    db: Database, lexicon: Lexicon, cfg: SearchSettings, crowd: CrowdSettings
+) -> Snapshot:
     """Read the library and build documents, metadata and the BM25 indexes."""
     revision = db.revision()
     annotations = _annotation_fields(db)
@@ -87,7 +91,8 @@ def load_snapshot(db: Database, lexicon: Lexicon, cfg: SearchSettings) -> Snapsh
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
                 st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
             )  # fmt: skip
-    return Snapshot(revision, docs, meta, FieldBM25(docs, cfg.field_weights, cfg.phrase_weight))
+    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
+    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd))
 
 
 def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cache import TTLCache
+from engine.crowd import aggregate, recompute_history_queries, recompute_utility
 from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
 from engine.errors import InvalidInputError
 from engine.index import Snapshot, load_snapshot, sync_text_vectors
@@ -145,6 +146,16 @@ class SearchService:
         self.text_index.delete(removed)
         return len(removed)
 
+    # --- crowd jobs ----------------------------------------------------------------------
+
+    def update_utility(self) -> int:
+        """Recompute crowd utility from interactions; return stickers with utility."""
+        return recompute_utility(self.db, aggregate(self.db), self.settings.crowd)
+
+    def update_history_queries(self) -> int:
+        """Recompute learned history queries; return stickers that have some."""
+        return recompute_history_queries(self.db, aggregate(self.db), self.settings.crowd)
+
     # --- users ---------------------------------------------------------------------------
 
     def record_interaction(
@@ -191,7 +202,7 @@ class SearchService:
             recent = self.library.recent_stickers(user, self._pool_size())
             ranked = [Candidate(i, 1.0 / (rank + 1)) for rank, i in enumerate(recent)]
         else:
-            ranked = self._recall(snapshot, text)
+            ranked = _with_priors(self._recall(snapshot, text), snapshot.priors)
         return [
             c
             for c in ranked
@@ -222,7 +233,8 @@ class SearchService:
         revision = self.db.revision()
         with self._snapshot_lock:
             if self._snapshot is None or self._snapshot.revision != revision:
-                self._snapshot = load_snapshot(self.db, self.lexicon, self.settings.search)
+                cfg = self.settings
+                self._snapshot = load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd)
             return self._snapshot
 
     def stats(self) -> dict[str, Any]:
@@ -233,6 +245,14 @@ class SearchService:
             "packs": len(self.packs()),
             "revision": snapshot.revision,
         }
+
+
+def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Candidate]:
+    """Add the crowd utility prior to each recall score (PerSRV) and re-sort."""
+    if not priors:
+        return ranked
+    boosted = [Candidate(c.sticker_id, c.score + priors.get(c.sticker_id, 0.0)) for c in ranked]
+    return sorted(boosted, key=lambda c: (-c.score, c.sticker_id))
 
 
 def _validate_query(query: SearchQuery) -> None:

@@ -71,6 +71,18 @@ class IngestSettings(_Model):
     max_pixels: int = 4096 * 4096
 
 
+class CrowdSettings(_Model):
+    """How interactions become utility and history queries (PerSRV utility evaluation)."""
+
+    # A query counts for a sticker only once this many distinct users chose it for that query,
+    # so one user cannot teach the library alone.
+    min_users: int = 2
+    utility_metric: Literal["versatility", "clicks", "unique_users"] = "versatility"
+    utility_scale: float = 0.3  # PerSRV: prior = sqrt(0.3 * versatility)
+    utility_weight: float = 1.0  # multiplies the prior before it is added to the recall score
+    max_history_queries: int = 50
+
+
 class EngineSettings(_Model):
     """Everything the engine needs, with defaults that run offline on one machine."""
 
@@ -79,6 +91,7 @@ class EngineSettings(_Model):
     text_model: TextModelSettings = TextModelSettings()
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
+    crowd: CrowdSettings = CrowdSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -188,3 +188,14 @@ def test_second_writer_is_refused_with_a_clear_message(workdir: Path) -> None:
     assert done.returncode == 2
     assert f"in use by pid {holder.pid}" in done.stderr and "server mode" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_jobs_run_once_in_the_foreground(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(workdir, capsys, "import", str(workdir / "pack" / "manifest.jsonl"), "--pack", "mine")
+    code, out, _ = run(workdir, capsys, "jobs", "run", "utility", "history_queries")
+    assert code == 0 and out.splitlines() == [
+        "utility: 0 stickers with utility",
+        "history_queries: 0 stickers with learned queries",
+    ]
+    code, _, err = run(workdir, capsys, "jobs", "run", "nope")
+    assert code == 2 and "unknown job(s) nope" in err

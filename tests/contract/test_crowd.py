@@ -1,0 +1,94 @@
+"""Crowd utility and learned history queries change ranking as PerSRV intends."""
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from engine.ingest import ImportItem
+from engine.models import SearchQuery
+from engine.schema import Utility
+from engine.service import SearchService
+from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
+
+
+def _png(seed: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (16, 16), (seed, 255 - seed, 7, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[SearchService]:
+    """Four stickers: two cats, a dog, one with no emoji (only crowd can describe it)."""
+    settings = EngineSettings(
+        storage=StorageSettings(data_dir=tmp_path),
+        search=SearchSettings(dense=False),
+        crowd=CrowdSettings(min_users=2),
+    )
+    with SearchService.open(settings) as service:
+        emoji = ["🐱", "🐱", "🐶", ""]
+        items = [
+            ImportItem(f"{i}.png", lambda i=i: _png(i * 40), emoji=e) for i, e in enumerate(emoji)
+        ]
+        service.import_pack(items, "p")
+        yield service
+
+
+def _ids(svc: SearchService, text: str, user: str = "reader") -> list[int]:
+    return [h.id for h in svc.search(SearchQuery(user, text, limit=10)).hits]
+
+
+def test_utility_counts_clicks_users_and_versatility(svc: SearchService) -> None:
+    cat = _ids(svc, "cat")[0]
+    for user, query in [
+        ("a", "cat"),
+        ("b", "cat"),
+        ("a", "kitty"),
+        ("b", "kitty"),
+        ("c", "meow"),
+        ("a", "cat"),
+    ]:
+        svc.record_interaction(user, cat, "chosen", query)
+    svc.record_interaction("d", cat, "sent")  # sent, not chosen: no utility
+    assert svc.update_utility() == 1
+    with svc.db.session() as s:
+        row = s.scalars(select(Utility)).one()
+    assert (row.clicks, row.unique_users, row.versatility) == (6, 3, 2)  # "meow" has one user
+
+
+def test_one_user_cannot_inflate_a_sticker(svc: SearchService) -> None:
+    dog = _ids(svc, "dog")[0]
+    for n in range(20):
+        svc.record_interaction("spammer", dog, "chosen", f"query {n}")
+        svc.record_interaction("spammer", dog, "chosen", "cat")
+    svc.update_utility()
+    assert svc.update_history_queries() == 0
+    with svc.db.session() as s:
+        assert s.scalars(select(Utility)).one().versatility == 0
+    assert dog not in _ids(svc, "cat")
+
+
+def test_learned_queries_make_a_sticker_findable(svc: SearchService) -> None:
+    blank = _all_ids(svc)[-1]  # the sticker imported without emoji
+    assert blank not in _ids(svc, "monday mood")
+    for user in ("a", "b"):
+        svc.record_interaction(user, blank, "chosen", "Monday mood")
+    assert svc.update_history_queries() == 1
+    assert _ids(svc, "monday mood")[0] == blank
+
+
+def test_utility_prior_reorders_equally_relevant_stickers(svc: SearchService) -> None:
+    first, second = _ids(svc, "cat")[:2]
+    for user in ("a", "b", "c"):
+        for query in ("cat", "cute", "pet"):
+            svc.record_interaction(user, second, "chosen", query)
+    svc.update_utility()
+    assert _ids(svc, "cat")[:2] == [second, first]
+
+
+def _all_ids(svc: SearchService) -> list[int]:
+    return sorted(svc._current_snapshot().meta)
