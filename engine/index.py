@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 
 from engine.crowd import load_priors
@@ -12,6 +13,7 @@ from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
 from engine.models import StickerHit
+from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
 from engine.schema import Annotation, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
@@ -61,6 +63,7 @@ class Snapshot:
     meta: dict[int, StickerMeta]
     bm25: FieldBM25
     priors: dict[int, float]
+    styles: StyleMatrix
 
 
 def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
@@ -72,7 +75,11 @@ def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
 
 
 def load_snapshot(
-    db: Database, lexicon: Lexicon, cfg: SearchSettings, crowd: CrowdSettings
+    db: Database,
+    lexicon: Lexicon,
+    cfg: SearchSettings,
+    crowd: CrowdSettings,
+    style_index: VectorIndex | None = None,
 ) -> Snapshot:
     """Read the library and build documents, metadata and the BM25 indexes."""
     revision = db.revision()
@@ -92,7 +99,17 @@ def load_snapshot(
                 st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
             )  # fmt: skip
     bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
-    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd))
+    return Snapshot(
+        revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, list(meta))
+    )
+
+
+def _styles(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
+    vectors = index.get(ids) if index is not None and ids else {}
+    found = [i for i in ids if i in vectors]
+    if not found:
+        return StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
+    return StyleMatrix(found, np.stack([vectors[i] for i in found]))
 
 
 def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:

@@ -135,6 +135,7 @@ class UserProfile(Base):
     __tablename__ = "user_profiles"
 
     user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    history: Mapped[list[list[float]]] = mapped_column(JSON, default=list)  # [sticker id, weight]
     centroids: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
     radii: Mapped[list[float]] = mapped_column(JSON, default=list)
     history_size: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,15 @@ from engine.models import (
     SearchPage,
     SearchQuery,
 )
+from engine.personalize import (
+    Profile,
+    build_profile,
+    load_history,
+    load_profile,
+    personalize,
+    save_profile,
+    users_needing_profiles,
+)
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
 from engine.storage import Database, sqlite_url
@@ -46,12 +55,14 @@ class SearchService:
         text_index: VectorIndex,
         embedder: TextEmbedder,
         lock: WriterLock | None = None,
+        style_index: VectorIndex | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.media = MediaStore(settings.data_dir)
         self.library = Library(db, self.media, settings.ingest)
         self.text_index = text_index
+        self.style_index = style_index
         self.embedder = embedder
         self.lexicon = Lexicon(settings.search.locales)
         self._lock = lock
@@ -74,14 +85,16 @@ class SearchService:
         try:
             db = Database(settings.storage.database_url or sqlite_url(data_dir))
             client = chroma_client(settings.vectors, data_dir)
-            index = chroma_index(client, "sticker_text", settings.vectors.collection_prefix)
+            prefix = settings.vectors.collection_prefix
+            index = chroma_index(client, "sticker_text", prefix)
+            styles = chroma_index(client, "sticker_style", prefix)
         except Exception:
             if lock:
                 lock.release()
             raise
         tm = settings.text_model
         embedder = embedder or SentenceTransformerEmbedder(tm.model, tm.device, tm.batch_size)
-        return cls(settings, db, index, embedder, lock)
+        return cls(settings, db, index, embedder, lock, styles)
 
     def close(self) -> None:
         """Release the database and the writer lock."""
@@ -144,6 +157,8 @@ class SearchService:
         """Remove a pack, its stickers, media and vectors; return the number of stickers."""
         removed = self.library.remove_pack(name, source)
         self.text_index.delete(removed)
+        if self.style_index is not None:
+            self.style_index.delete(removed)
         return len(removed)
 
     # --- crowd jobs ----------------------------------------------------------------------
@@ -155,6 +170,16 @@ class SearchService:
     def update_history_queries(self) -> int:
         """Recompute learned history queries; return stickers that have some."""
         return recompute_history_queries(self.db, aggregate(self.db), self.settings.crowd)
+
+    def update_profiles(self, users: Sequence[str] | None = None) -> int:
+        """Recompute style profiles of users with new interactions; return how many."""
+        styles = self._current_snapshot().styles
+        cfg = self.settings.personalization
+        todo = list(users) if users is not None else users_needing_profiles(self.db)
+        for user in todo:
+            history = load_history(self.db, user)
+            save_profile(self.db, user, build_profile(history, styles, cfg), len(history))
+        return len(todo)
 
     # --- users ---------------------------------------------------------------------------
 
@@ -186,10 +211,13 @@ class SearchService:
         _validate_query(query)
         snapshot = self._current_snapshot()
         text = normalize(query.text)
-        key = (query.user, text, query.include_nsfw, snapshot.revision)
+        profile, stamp = load_profile(self.db, query.user)
+        # The profile's stamp is in the key: a recomputed profile (maybe by another process)
+        # must not be served stale pages.
+        key = (query.user, text, query.include_nsfw, snapshot.revision, stamp)
         ranked = self._cache.get(key)
         if ranked is None:
-            ranked = self._rank(snapshot, query.user, text, query.include_nsfw)
+            ranked = self._rank(snapshot, text, query, profile)
             self._cache.put(key, ranked)
         page = ranked[query.offset : query.offset + query.limit]
         root = str(self.media.root)
@@ -197,16 +225,21 @@ class SearchService:
         end = query.offset + len(page)
         return SearchPage(hits, end if end < len(ranked) else None, len(ranked))
 
-    def _rank(self, snapshot: Snapshot, user: str, text: str, nsfw: bool) -> list[Candidate]:
+    def _rank(
+        self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None
+    ) -> list[Candidate]:
         if not text:
-            recent = self.library.recent_stickers(user, self._pool_size())
+            recent = self.library.recent_stickers(query.user, self._pool_size())
             ranked = [Candidate(i, 1.0 / (rank + 1)) for rank, i in enumerate(recent)]
         else:
             ranked = _with_priors(self._recall(snapshot, text), snapshot.priors)
+            cfg = self.settings.personalization
+            ranked = personalize(ranked, profile, snapshot.styles, cfg)
+        meta = snapshot.meta
         return [
             c
             for c in ranked
-            if c.sticker_id in snapshot.meta and (nsfw or not snapshot.meta[c.sticker_id].nsfw)
+            if c.sticker_id in meta and (query.include_nsfw or not meta[c.sticker_id].nsfw)
         ]
 
     def _recall(self, snapshot: Snapshot, text: str) -> list[Candidate]:
@@ -234,7 +267,9 @@ class SearchService:
         with self._snapshot_lock:
             if self._snapshot is None or self._snapshot.revision != revision:
                 cfg = self.settings
-                self._snapshot = load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd)
+                self._snapshot = load_snapshot(
+                    self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index
+                )
             return self._snapshot
 
     def stats(self) -> dict[str, Any]:

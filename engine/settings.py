@@ -83,6 +83,21 @@ class CrowdSettings(_Model):
     max_history_queries: int = 50
 
 
+class PersonalizationSettings(_Model):
+    """Per-user style ranking (PerSRV 2.3); see engine/personalize.py for the rules."""
+
+    rule: Literal["similarity", "knn", "persrv", "none"] = "similarity"
+    beta: float = 0.3
+    min_history: int = 3  # fewer stickers than this: global ranking
+    max_history: int = 50
+    recency_half_life_days: float = 30.0
+    kmeans_max_k: int = 5
+    kmeans_items_per_cluster: int = 3  # k = min(max_k, history // this)
+    knn_k: int = 3
+    rerank_depth: int = 250
+    own_use_weight: float = 0.05  # a small prior for the user's own recent and frequent stickers
+
+
 class EngineSettings(_Model):
     """Everything the engine needs, with defaults that run offline on one machine."""
 
@@ -92,6 +107,7 @@ class EngineSettings(_Model):
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
     crowd: CrowdSettings = CrowdSettings()
+    personalization: PersonalizationSettings = PersonalizationSettings()
 
     @property
     def data_dir(self) -> Path:

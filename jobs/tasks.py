@@ -27,6 +27,12 @@ async def history_queries_job(svc: SearchService) -> JobOutcome:
     return JobOutcome("history_queries", f"{n} stickers with learned queries")
 
 
+async def profiles_job(svc: SearchService) -> JobOutcome:
+    """Recompute style profiles of users with new interactions."""
+    n = await asyncio.to_thread(svc.update_profiles)
+    return JobOutcome("profiles", f"{n} user profiles updated")
+
+
 async def index_job(svc: SearchService) -> JobOutcome:
     """Re-embed sticker documents whose text changed."""
     n = await asyncio.to_thread(svc.refresh)
@@ -38,6 +44,7 @@ JobFunc = Callable[[SearchService], Awaitable[JobOutcome]]
 JOBS: dict[str, JobFunc] = {
     "utility": utility_job,
     "history_queries": history_queries_job,
+    "profiles": profiles_job,
     "index": index_job,
 }
 
