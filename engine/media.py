@@ -11,9 +11,12 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from engine.errors import MediaError, UnsupportedFormatError
+from engine.errors import MediaError
 
 PREVIEW_MAX_SIDE = 512
+# Reaching a later frame of a GIF, APNG, WEBP or video decodes every frame before it; a 20 MB
+# animation can hold hours of that. Past this many pixels decoded, an earlier frame is taken.
+SEEK_PIXEL_BUDGET = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,18 @@ def sniff_format(data: bytes) -> str:
     raise MediaError("not a supported sticker image (PNG, WEBP, JPEG, GIF, TGS or WEBM)")
 
 
+def representative_index(frame_count: int, frame_pixels: int) -> int:
+    """The frame that stands for an animation: the middle one, within the seek budget.
+
+    `frame_pixels` is what decoding one earlier frame costs; 0 where frames are random access.
+    """
+    # The first frame of an animation is often blank; the middle one shows the sticker.
+    index = frame_count // 2 if frame_count > 2 else 0
+    if frame_pixels > 0:
+        index = min(index, SEEK_PIXEL_BUDGET // frame_pixels)
+    return index
+
+
 def _decode_raster(data: bytes, max_pixels: int) -> DecodedMedia:
     try:
         with warnings.catch_warnings():
@@ -55,8 +70,7 @@ def _decode_raster(data: bytes, max_pixels: int) -> DecodedMedia:
             if image.width * image.height > max_pixels:
                 raise MediaError(f"image too large ({image.width}x{image.height} pixels)")
             frames = getattr(image, "n_frames", 1)
-            # The first frame of an animation is often blank; the middle one shows the sticker.
-            image.seek(frames // 2 if frames > 2 else 0)
+            image.seek(representative_index(frames, image.width * image.height))
             frame = image.convert("RGBA")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(f"corrupt or unreadable image ({exc.__class__.__name__})") from exc
@@ -66,21 +80,26 @@ def _decode_raster(data: bytes, max_pixels: int) -> DecodedMedia:
     return DecodedMedia(fmt, frame, image.width, image.height, frames)
 
 
-def _unsupported(name: str) -> FrameDecoder:
-    def decode(_data: bytes, _max_pixels: int) -> DecodedMedia:
-        raise UnsupportedFormatError(f"{name} stickers cannot be decoded by this installation yet")
+def _decode_tgs(data: bytes, max_pixels: int) -> DecodedMedia:
+    from engine.decoders import decode_tgs  # lazily: engine.decoders imports this module
 
-    return decode
+    return decode_tgs(data, max_pixels)
 
 
-# The understanding layer replaces the TGS and WEBM entries with real decoders.
+def _decode_webm(data: bytes, max_pixels: int) -> DecodedMedia:
+    from engine.decoders import decode_webm  # lazily: engine.decoders imports this module
+
+    return decode_webm(data, max_pixels)
+
+
+# One decoder per sniffed format; APNG is a PNG and animated WEBP a WEBP to Pillow.
 DECODERS: dict[str, FrameDecoder] = {
     "png": _decode_raster,
     "webp": _decode_raster,
     "jpeg": _decode_raster,
     "gif": _decode_raster,
-    "tgs": _unsupported("Animated (TGS)"),
-    "webm": _unsupported("Video (WEBM)"),
+    "tgs": _decode_tgs,
+    "webm": _decode_webm,
 }
 
 

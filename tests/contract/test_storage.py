@@ -246,11 +246,14 @@ class TestImport:
         assert stored == sorted(good)
         assert not any(content_hash(truncated) in path for path in stored)
 
-    def test_unsupported_format_reported(self, library: Library) -> None:
-        report = library.import_items("p", [item("a.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 20)])
-        assert report.added == 0
+    def test_corrupt_video_reported_and_rest_imports(
+        self, library: Library, three_images: list[bytes]
+    ) -> None:
+        bad = item("a.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 20)
+        report = library.import_items("p", [bad, item("ok.png", three_images[0])])
+        assert report.added == 1
         assert [name for name, _ in report.failed] == ["a.webm"]
-        assert "cannot be decoded" in report.failed[0][1]
+        assert "video sticker" in report.failed[0][1]
 
     @pytest.mark.parametrize("name", ["", "   ", "x" * 129, "bad\nname"])
     def test_invalid_pack_name(self, library: Library, db: Database, name: str) -> None:

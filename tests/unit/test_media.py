@@ -1,6 +1,7 @@
 """Format sniffing, decoding a representative frame, and content-addressed media storage."""
 
 import gzip
+import io
 import os
 import struct
 import zlib
@@ -18,6 +19,7 @@ from engine.media import (
     content_hash,
     decode_media,
     render_preview,
+    representative_index,
     sniff_format,
 )
 
@@ -94,6 +96,40 @@ class TestDecodeMedia:
         assert decoded.frame_count == 2
         assert decoded.frame.getpixel((0, 0)) == (255, 0, 0, 255)
 
+    def test_apng_is_png_with_frames(self) -> None:
+        colors = [(255, 0, 0, 255), (0, 255, 0, 128), (0, 0, 255, 255)]
+        decoded = decode_media(animation(colors, "PNG"), MAX_PIXELS)
+        assert decoded.format == "png"
+        assert decoded.frame_count == 3
+        assert decoded.frame.mode == "RGBA"
+        assert decoded.frame.getpixel((2, 2)) == (0, 255, 0, 128)
+
+    def test_animated_webp(self) -> None:
+        colors = [(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255), (9, 9, 9, 255)]
+        decoded = decode_media(animation(colors, "WEBP", lossless=True), MAX_PIXELS)
+        assert decoded.format == "webp"
+        assert decoded.frame_count == 4
+        assert decoded.frame.getpixel((2, 2)) == (0, 0, 255, 255)  # frame 4 // 2
+
+    def test_animated_webp_keeps_alpha(self) -> None:
+        colors = [(255, 0, 0, 255), (0, 255, 0, 0), (0, 0, 255, 255)]
+        decoded = decode_media(animation(colors, "WEBP", lossless=True), MAX_PIXELS)
+        assert decoded.frame.getchannel("A").getpixel((2, 2)) == 0
+
+    def test_apng_claiming_more_frames_than_it_has(self) -> None:
+        data = apng_with_frame_count(animation([(1, 1, 1, 255), (2, 2, 2, 255)], "PNG"), 10_000)
+        with pytest.raises(MediaError, match="corrupt"):
+            decode_media(data, MAX_PIXELS)
+
+    def test_seek_budget_takes_an_earlier_frame(
+        self, make_gif: ImageMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
+        monkeypatch.setattr(engine.media, "SEEK_PIXEL_BUDGET", 8 * 8)  # one 8x8 frame
+        decoded = decode_media(make_gif(colors, (8, 8)), MAX_PIXELS)
+        assert decoded.frame_count == 5
+        assert decoded.frame.getpixel((0, 0)) == (0, 255, 0, 255)  # frame 1, not 2
+
     def test_limit_is_inclusive(self, make_png: ImageMaker) -> None:
         decoded = decode_media(make_png(size=(10, 10)), max_pixels=100)
         assert decoded.width * decoded.height == 100
@@ -127,12 +163,12 @@ class TestDecodeMedia:
         with pytest.raises(MediaError):
             decode_media(b"\x00" * 100, MAX_PIXELS)
 
-    def test_tgs_unsupported(self) -> None:
-        with pytest.raises(UnsupportedFormatError):
+    def test_tgs_that_is_not_lottie(self) -> None:
+        with pytest.raises(MediaError, match="not a Lottie animation"):
             decode_media(gzip.compress(b'{"v":"5.5.2"}'), MAX_PIXELS)
 
-    def test_webm_unsupported(self) -> None:
-        with pytest.raises(UnsupportedFormatError):
+    def test_webm_that_is_only_a_header(self) -> None:
+        with pytest.raises(MediaError, match="video sticker"):
             decode_media(WEBM_MAGIC, MAX_PIXELS)
 
     def test_unsupported_is_a_media_error(self) -> None:
@@ -155,6 +191,33 @@ def png_with_idat(idat: bytes, width: int = 4, height: int = 4) -> bytes:
 def png_with_header_size(width: int, height: int) -> bytes:
     """A tiny file whose header claims a huge image (a decompression bomb's first bytes)."""
     return png_with_idat(zlib.compress(b"\x00" * 64), width, height)
+
+
+def animation(colors: list[tuple[int, int, int, int]], fmt: str, **options: object) -> bytes:
+    """An animated PNG/WEBP/GIF with one solid 8x8 RGBA frame per colour."""
+    frames = [Image.new("RGBA", (8, 8), c) for c in colors]
+    out = io.BytesIO()
+    frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=50, **options)
+    return out.getvalue()
+
+
+def apng_with_frame_count(data: bytes, count: int) -> bytes:
+    """The APNG `data` with its acTL chunk rewritten to claim `count` frames."""
+    at = data.index(b"acTL") - 4
+    plays = data[at + 12 : at + 16]
+    return data[:at] + _chunk(b"acTL", struct.pack(">I", count) + plays) + data[at + 20 :]
+
+
+class TestRepresentativeIndex:
+    @pytest.mark.parametrize(("frames", "index"), [(1, 0), (2, 0), (3, 1), (4, 2), (61, 30)])
+    def test_middle_frame(self, frames: int, index: int) -> None:
+        assert representative_index(frames, 0) == index
+
+    def test_budget_caps_the_seek(self) -> None:
+        budget = engine.media.SEEK_PIXEL_BUDGET
+        assert representative_index(1000, budget // 10) == 10
+        assert representative_index(1000, budget * 2) == 0
+        assert representative_index(10, budget // 100) == 5
 
 
 class TestPreview:
