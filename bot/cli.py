@@ -3,7 +3,6 @@
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -286,6 +285,27 @@ def demo(obj: Context, out: Path, demo_dir: Path | None) -> None:
     run_demo(scratch_settings(obj.settings.engine(), demo_dir), out)
 
 
+@cli.command()
+@click.option("--limit", type=int, help="Annotate at most this many stickers.")
+@click.option("--stages", help="Comma-separated subset of: ocr, vlm, nsfw, style.")
+@click.pass_obj
+def annotate(obj: Context, limit: int | None, stages: str | None) -> None:
+    """Describe stickers (OCR, VLM, NSFW, style) in the foreground; resumable."""
+    only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+    unknown = sorted(set(only or ()) - {"ocr", "vlm", "nsfw", "style"})
+    if unknown:
+        raise click.UsageError(
+            f"unknown stage(s) {', '.join(unknown)}; stages: ocr, vlm, nsfw, style"
+        )
+    with obj.service() as svc:
+        bar, advance = progress_bar("annotating")
+        report = svc.annotate(limit, advance, only)
+        bar.close()
+    click.echo(f"annotated {report.annotated} stickers, {report.remaining} left")
+    for sticker, error in report.failed.items():
+        click.echo(f"  sticker {sticker}: {error}", err=True)
+
+
 @cli.group()
 def jobs() -> None:
     """Background jobs, run once in the foreground."""
@@ -317,13 +337,19 @@ def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
     help="A directory in the stickers-dev format.",
 )
 @click.option("--split", default="dev", show_default=True, help="Reads queries-<split>.jsonl.")
-@click.option("--tracks", default="lexicon", show_default=True, help="Comma-separated: lexicon.")
 @click.option(
-    "--work-dir", type=click.Path(path_type=Path), help="Library for the run (default: temp)."
+    "--tracks",
+    default="lexicon,personalization,blind,crowd",
+    show_default=True,
+    help="Comma-separated subset of the tracks.",
+)
+@click.option(
+    "--work-dir", type=click.Path(path_type=Path), help="Libraries for the run (default: temp)."
 )
 @click.option(
     "--json", "json_out", type=click.Path(path_type=Path), help="Also write results as JSON."
 )
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulated users.")
 @click.pass_obj
 def eval_cmd(
     obj: Context,
@@ -332,34 +358,19 @@ def eval_cmd(
     tracks: str,
     work_dir: Path | None,
     json_out: Path | None,
+    seed: int,
 ) -> None:
-    """Evaluate search on labelled data (its own library; yours is not touched)."""
-    from bot.demo import scratch_settings
-    from engine.evaluation import format_table, lexicon_track, load_devset
+    """Evaluate search on labelled data (in libraries of its own; yours is not touched)."""
+    from bot.evalrun import TRACKS, run_eval
 
     names = [t.strip() for t in tracks.split(",") if t.strip()]
-    unknown = set(names) - {"lexicon"}
+    unknown = sorted(set(names) - set(TRACKS))
     if unknown:
         raise click.UsageError(
-            f"unknown or not yet available track(s): {', '.join(sorted(unknown))}"
+            f"unknown track(s) {', '.join(unknown)}; tracks: {', '.join(TRACKS)}"
         )
-    dev = load_devset(data_dir, split)
-    started = time.perf_counter()
-    with SearchService.open(
-        scratch_settings(obj.settings.engine(), work_dir, "stickerbot-eval-")
-    ) as svc:
-        bar, advance = progress_bar("lexicon queries")
-        results = [lexicon_track(svc, dev, advance)]
-        bar.close()
-    elapsed = time.perf_counter() - started
-    click.echo(format_table(results))
-    click.echo(f"took {elapsed:.1f} s")
+    payload = run_eval(obj.settings.engine(), data_dir, split, names, work_dir, seed)
     if json_out:
-        payload = {
-            "split": split,
-            "seconds": round(elapsed, 1),
-            "tracks": [r.to_json() for r in results],
-        }
         json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -45,9 +45,20 @@ class StageResult:
 class Stage(Protocol):
     """One annotation source (ocr, vlm, nsfw, style) with the model that produces it."""
 
-    source: str
-    model: str
-    version: str
+    @property
+    def source(self) -> str:
+        """The annotation source name (ocr, vlm, nsfw, style)."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The model that produces this source."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the output for the same image could change."""
+        ...
 
     def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
         """Annotate a batch; one result per input, in order."""

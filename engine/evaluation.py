@@ -133,7 +133,11 @@ def score_query(dev: DevSet, q: EvalQuery, files: Sequence[str]) -> dict[str, fl
 
 
 def run_queries(
-    svc: SearchService, dev: DevSet, user: str, progress: Callable[[int, int], None] | None = None
+    svc: SearchService,
+    dev: DevSet,
+    user: str,
+    progress: Callable[[int, int], None] | None = None,
+    name: str = "lexicon",
 ) -> TrackResult:
     """Search every query as `user` and score the top 10."""
     per_locale: dict[str, list[dict[str, float]]] = defaultdict(list)
@@ -146,7 +150,7 @@ def run_queries(
         if progress and n % 50 == 0:
             progress(50, len(dev.queries))
     return TrackResult(
-        "lexicon",
+        name,
         {loc: _mean(rows) for loc, rows in sorted(per_locale.items())},
         _mean(r for rows in per_locale.values() for r in rows),
         latencies,
@@ -169,6 +173,17 @@ def lexicon_track(
         items = manifest_items(dev, True, svc.settings.ingest.max_file_bytes)
         svc.import_pack(items, "eval-lexicon", title="")
     return run_queries(svc, dev, "eval:lexicon", progress)
+
+
+def blind_track(
+    svc: SearchService, dev: DevSet, progress: Callable[[int, int], None] | None = None
+) -> TrackResult:
+    """Stickers imported without emoji and annotated from pixels only (OCR, VLM); no history."""
+    if not any(p.name == "eval-blind" for p in svc.packs()):
+        items = manifest_items(dev, False, svc.settings.ingest.max_file_bytes)
+        svc.import_pack(items, "eval-blind", title="")
+    svc.annotate(only=["ocr", "vlm"])
+    return run_queries(svc, dev, "eval:blind", progress, name="blind")
 
 
 def format_table(results: Sequence[TrackResult]) -> str:

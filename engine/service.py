@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.annotate import AnnotateReport, AnnotationPipeline, Stage
 from engine.cache import TTLCache
 from engine.crowd import aggregate, recompute_history_queries, recompute_utility
 from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
@@ -36,6 +37,7 @@ from engine.personalize import (
 )
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
+from engine.stages import make_stages
 from engine.storage import Database, sqlite_url
 from engine.text import normalize
 from engine.vectors import VectorIndex, chroma_client, chroma_index
@@ -67,6 +69,7 @@ class SearchService:
         self.lexicon = Lexicon(settings.search.locales)
         self._lock = lock
         self._snapshot: Snapshot | None = None
+        self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         self._snapshot_lock = threading.Lock()
         cfg = settings.search
         self._cache: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
@@ -160,6 +163,33 @@ class SearchService:
         if self.style_index is not None:
             self.style_index.delete(removed)
         return len(removed)
+
+    # --- understanding -------------------------------------------------------------------
+
+    def _pipeline(self, only: Sequence[str] | None = None) -> AnnotationPipeline:
+        key = tuple(only) if only is not None else None
+        if key not in self._stages:
+            # Stages hold loaded models: build them once per process and selection.
+            self._stages[key] = make_stages(self.settings.understanding, only)
+        cfg = self.settings.understanding
+        return AnnotationPipeline(
+            self.db, self.media, self._stages[key], self.style_index, cfg.batch_size
+        )
+
+    def annotate(
+        self,
+        limit: int | None = None,
+        progress: Progress | None = None,
+        only: Sequence[str] | None = None,
+    ) -> AnnotateReport:
+        """Run the understanding stages over stickers whose annotations are missing or stale."""
+        report = self._pipeline(only).run(limit, progress)
+        self.refresh()
+        return report
+
+    def annotation_backlog(self, only: Sequence[str] | None = None) -> int:
+        """How many stickers still need some stage."""
+        return len(self._pipeline(only).pending())
 
     # --- crowd jobs ----------------------------------------------------------------------
 

@@ -5,6 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.understanding.nsfw import NsfwSettings
+from engine.understanding.ocr import OcrSettings
+from engine.understanding.style import StyleSettings
+from engine.understanding.vlm import VlmSettings
+
 DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
     "emoji": 2.0,
     "emoji_keywords": 1.0,
@@ -98,6 +103,17 @@ class PersonalizationSettings(_Model):
     own_use_weight: float = 0.05  # a small prior for the user's own recent and frequent stickers
 
 
+class UnderstandingSettings(_Model):
+    """Offline sticker understanding: which stages annotate and with which models."""
+
+    stages: tuple[Literal["ocr", "vlm", "nsfw", "style"], ...] = ("ocr", "vlm", "nsfw", "style")
+    batch_size: int = 16  # stickers per committed batch
+    ocr: OcrSettings = OcrSettings()
+    vlm: VlmSettings = VlmSettings()  # backend "none" by default: no model is downloaded
+    nsfw: NsfwSettings = NsfwSettings()
+    style: StyleSettings = StyleSettings()
+
+
 class EngineSettings(_Model):
     """Everything the engine needs, with defaults that run offline on one machine."""
 
@@ -108,6 +124,7 @@ class EngineSettings(_Model):
     ingest: IngestSettings = IngestSettings()
     crowd: CrowdSettings = CrowdSettings()
     personalization: PersonalizationSettings = PersonalizationSettings()
+    understanding: UnderstandingSettings = UnderstandingSettings()
 
     @property
     def data_dir(self) -> Path:

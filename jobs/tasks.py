@@ -15,6 +15,13 @@ class JobOutcome:
     summary: str
 
 
+async def annotate_job(svc: SearchService) -> JobOutcome:
+    """Describe new or stale stickers: OCR, VLM, NSFW, style."""
+    report = await asyncio.to_thread(svc.annotate)
+    failed = f", {len(report.failed)} failed" if report.failed else ""
+    return JobOutcome("annotate", f"{report.annotated} stickers annotated{failed}")
+
+
 async def utility_job(svc: SearchService) -> JobOutcome:
     """Recompute crowd utility (clicks, unique users, versatility)."""
     n = await asyncio.to_thread(svc.update_utility)
@@ -42,6 +49,7 @@ async def index_job(svc: SearchService) -> JobOutcome:
 JobFunc = Callable[[SearchService], Awaitable[JobOutcome]]
 # Order matters when all run at once: annotations and learned queries feed the text index.
 JOBS: dict[str, JobFunc] = {
+    "annotate": annotate_job,
     "utility": utility_job,
     "history_queries": history_queries_job,
     "profiles": profiles_job,

@@ -199,3 +199,32 @@ def test_jobs_run_once_in_the_foreground(workdir: Path, capsys: pytest.CaptureFi
     ]
     code, _, err = run(workdir, capsys, "jobs", "run", "nope")
     assert code == 2 and "unknown job(s) nope" in err
+
+
+def test_annotate_makes_printed_text_searchable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real OCR, NSFW and style models on a sticker without emoji: its text becomes findable."""
+    from PIL import ImageDraw, ImageFont
+
+    (tmp_path / "config.toml").write_text(LEXICAL_ONLY, encoding="utf-8")
+    pack = tmp_path / "blind"
+    pack.mkdir()
+    sign = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
+    ImageDraw.Draw(sign).rounded_rectangle((8, 60, 248, 196), 24, fill=(255, 255, 255, 255))
+    ImageDraw.Draw(sign).text((36, 100), "HELLO", font=font, fill=(200, 0, 0, 255))
+    sign.save(pack / "hello.png")
+    _png(pack / "plain.png", (10, 200, 10, 255))
+    assert run(tmp_path, capsys, "import", str(pack), "--pack", "blind")[0] == 0
+    assert (
+        json.loads(run(tmp_path, capsys, "search", "hello", "-u", "u", "--json")[1])["hits"] == []
+    )
+    code, out, _ = run(tmp_path, capsys, "annotate", "--stages", "ocr,nsfw,style")
+    assert code == 0 and "annotated 2 stickers, 0 left" in out
+    hits = json.loads(run(tmp_path, capsys, "search", "hello", "-u", "u", "--json")[1])["hits"]
+    assert [h["file"] for h in hits] == ["hello.png"]
+    code, out, _ = run(tmp_path, capsys, "annotate")
+    assert "annotated 0 stickers" in out  # nothing is redone
+    code, _, err = run(tmp_path, capsys, "annotate", "--stages", "ocr,magic")
+    assert code == 2 and "unknown stage(s) magic" in err

@@ -1,0 +1,114 @@
+"""`stickerbot eval`: runs the tracks in scratch libraries and prints their tables."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import progress_bar
+from bot.demo import scratch_settings
+from engine.evaluation import (
+    DevSet,
+    TrackResult,
+    blind_track,
+    format_table,
+    lexicon_track,
+    load_devset,
+)
+from engine.service import SearchService
+from engine.settings import EngineSettings
+from engine.simulation import CrowdResult, PersonalizationResult, crowd_track, personalization_track
+
+TRACKS = ("lexicon", "personalization", "blind", "crowd")
+
+
+def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
+    return SearchService.open(scratch_settings(base, work / name))
+
+
+def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "lexicon" in names or "personalization" in names:
+        bar, advance = progress_bar("lexicon queries")
+        out["lexicon"] = lexicon_track(svc, dev, advance)
+        bar.close()
+    if "personalization" in names:
+        bar, advance = progress_bar("style annotation")
+        svc.annotate(progress=advance, only=["style"])
+        bar.close()
+        out["personalization"] = personalization_track(svc, dev, seed=seed)
+    return out
+
+
+def _blind_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "blind" in names or "crowd" in names:
+        bar, advance = progress_bar("blind queries")
+        out["blind"] = blind_track(svc, dev, advance)
+        bar.close()
+    if "crowd" in names:
+        out["crowd"] = crowd_track(svc, dev, seed=seed)
+    return out
+
+
+def personalization_table(results: list[PersonalizationResult]) -> str:
+    """One row per history size and system."""
+    row = "{:>7} {:12s} {:>9} {:>10} {:>8} {:>8}"
+    lines = [row.format("history", "system", "gNDCG@10", "Hit@1 pref", "share@10", "NDCG@10")]
+    for r in results:
+        for system, m in r.metrics.items():
+            values = (m["graded_ndcg@10"], m["hit@1_preferred"], m["style_share@10"], m["ndcg@10"])
+            lines.append(row.format(r.history, system, *(f"{v:.4f}" for v in values)))
+    return "\n".join(lines)
+
+
+def crowd_table(results: list[CrowdResult]) -> str:
+    """NDCG@10 of new users as picks accumulate."""
+    head = ("picks", "NDCG@10", "top-100 queries", "learned stickers")
+    lines = ["{:>6s} {:>8s} {:>16s} {:>17s}".format(*head)]
+    lines += [
+        f"{r.picks:6d} {r.ndcg:8.4f} {r.popular_ndcg:16.4f} {r.learned_stickers:17d}"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
+def run_eval(
+    base: EngineSettings, data: Path, split: str, names: list[str], work: Path | None, seed: int
+) -> dict[str, Any]:
+    """Run the named tracks, print their tables, and return the JSON payload."""
+    dev = load_devset(data, split)
+    work = scratch_settings(base, work, "stickerbot-eval-").data_dir
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    if {"lexicon", "personalization"} & set(names):
+        with _library(base, work, "emoji") as svc:
+            results |= _emoji_tracks(svc, dev, names, seed)
+    if {"blind", "crowd"} & set(names):
+        with _library(base, work, "blind") as svc:
+            results |= _blind_tracks(svc, dev, names, seed)
+    elapsed = time.perf_counter() - started
+    _print(results, names)
+    click.echo(f"took {elapsed:.0f} s (libraries in {work})")
+    return {"split": split, "seconds": round(elapsed, 1), **_jsonable(results, names)}
+
+
+def _print(results: dict[str, Any], names: list[str]) -> None:
+    plain: list[TrackResult] = [
+        results[n] for n in ("lexicon", "blind") if n in names and n in results
+    ]
+    if plain:
+        click.echo(format_table(plain))
+    if "personalization" in names:
+        click.echo(personalization_table(results["personalization"]))
+    if "crowd" in names:
+        click.echo(crowd_table(results["crowd"]))
+
+
+def _jsonable(results: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in names:
+        value = results[name]
+        out[name] = [r.to_json() for r in value] if isinstance(value, list) else value.to_json()
+    return out

@@ -1,0 +1,113 @@
+"""Search latency benchmark: p50/p99 per query for BM25 only, hybrid, and personalized search.
+
+Usage (from the repository root):
+    python scripts/bench_search.py ../shared/data/stickers-dev [--copies 3] [--work-dir DIR]
+
+`--copies N` imports every dev sticker N times with one pixel changed (new content hashes), to
+measure a larger library (3 copies of the 3,870 dev stickers = 11,610). Each configuration runs
+every dev query once with the page cache cleared, then once more to time cached pages. Ratios are
+against BM25-only search in the same process.
+"""
+
+import argparse
+import io
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from engine.evaluation import latency_summary, load_devset
+from engine.ingest import ImportItem
+from engine.models import SearchQuery
+from engine.service import SearchService
+from engine.settings import EngineSettings, SearchSettings, StorageSettings
+
+
+def variant(data: bytes, copy: int) -> bytes:
+    """The same image with one pixel nudged, so it is a distinct sticker."""
+    if copy == 0:
+        return data
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    r, g, b, a = image.getpixel((0, 0))
+    image.putpixel((0, 0), ((r + copy) % 256, g, b, max(a, 1)))
+    out = io.BytesIO()
+    image.save(out, "WEBP", lossless=True)
+    return out.getvalue()
+
+
+def items(root: Path, rows: list[dict[str, str]], copies: int) -> list[ImportItem]:
+    """Import items for every row and copy."""
+    return [
+        ImportItem(
+            f"{c}/{r['file']}",
+            lambda p=root / r["file"], c=c: variant(p.read_bytes(), c),
+            emoji=r["emoji"],
+        )
+        for c in range(copies)
+        for r in rows
+    ]
+
+
+def timed(svc: SearchService, user: str, texts: list[str]) -> list[float]:
+    """Milliseconds per search."""
+    out = []
+    for text in texts:
+        start = time.perf_counter()
+        svc.search(SearchQuery(user, text, limit=50))
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    """Build (or reuse) the library and print the latency table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--copies", type=int, default=1)
+    ap.add_argument("--work-dir", type=Path)
+    args = ap.parse_args()
+    dev = load_devset(args.data)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="stickerbot-bench-"))
+    texts = [q.text for q in dev.queries]
+    report = {}
+    base = EngineSettings(storage=StorageSettings(data_dir=work))
+    with SearchService.open(base) as svc:
+        if not svc.packs():
+            t = time.perf_counter()
+            svc.import_pack(items(args.data, dev.rows, args.copies), "bench")
+            took = time.perf_counter() - t
+            print(f"imported and indexed {svc.stats()['stickers']} stickers in {took:.0f} s")
+        ids = sorted(svc._current_snapshot().meta)
+        for sticker in random.Random(0).sample(ids, 10):
+            svc.record_interaction("bench:user", sticker, "sent")
+        svc.update_profiles(["bench:user"])
+    for name, dense, user in [
+        ("bm25", False, "bench:anon"),
+        ("hybrid", True, "bench:anon"),
+        ("hybrid+profile", True, "bench:user"),
+    ]:
+        settings = base.model_copy(update={"search": SearchSettings(dense=dense)})
+        with SearchService.open(settings) as svc:
+            timed(svc, user, texts[:20])  # warm-up: model load, snapshot build
+            svc._cache.drop_where(lambda _k: True)
+            cold, warm = timed(svc, user, texts), timed(svc, user, texts)
+            report[name] = {
+                "stickers": svc.stats()["stickers"],
+                "cold": latency_summary(cold),
+                "cached": latency_summary(warm),
+            }
+    baseline = report["bm25"]["cold"]["p50"]
+    for name, r in report.items():
+        cold, cached = r["cold"], r["cached"]
+        print(
+            f"{name:15s} {r['stickers']} stickers  cold p50 {cold['p50']:7.2f} ms"
+            f"  p99 {cold['p99']:7.2f} ms  (x{cold['p50'] / baseline:.1f} of bm25)"
+            f"  cached p50 {cached['p50']:.3f} ms"
+        )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
