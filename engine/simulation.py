@@ -106,7 +106,8 @@ def _graded(
     return {
         "graded_ndcg@10": ndcg(gains, ideal),
         "hit@1_preferred": float(bool(top) and gains[0] == 2.0),
-        "style_share@10": sum(cat.style_by_file.get(f) == style for f in files[:K]) / K,
+        "style_share@10": sum(cat.style_by_file.get(f) == style for f in files[:K])
+        / max(1, len(files[:K])),
         "ndcg@10": score_query(dev, q, files)["ndcg@10"],
     }
 

@@ -1,6 +1,7 @@
 """Style embedders (real EfficientNet-Lite0 weights, a tiny CLIP built here) and style scores."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +41,13 @@ from engine.understanding.style import (
 SAMPLE = Path(__file__).parents[3] / "engine" / "data" / "sample"
 
 
-def disc(fill: tuple[int, int, int], outline: tuple[int, int, int] | None = None) -> Image.Image:
+def disc(
+    fill: tuple[int, int, int], outline: tuple[int, int, int] | None = None, side: int = 96
+) -> Image.Image:
     """A filled circle on transparency, optionally with a thick outline."""
-    image = Image.new("RGBA", (96, 96), (0, 0, 0, 0))
-    ImageDraw.Draw(image).ellipse((8, 8, 88, 88), fill=(*fill, 255), outline=outline, width=6)
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    box = (side // 12, side // 12, side - side // 12, side - side // 12)
+    ImageDraw.Draw(image).ellipse(box, fill=(*fill, 255), outline=outline, width=side // 16)
     return image
 
 
@@ -93,7 +97,11 @@ class TestSettings:
     def test_input_side_must_keep_the_static_padding_right(self) -> None:
         with pytest.raises(ConfigError):
             EfficientNetLiteEmbedder(input_side=100)
-        assert EfficientNetLiteEmbedder(input_side=128).name != EfficientNetLiteEmbedder().name
+        with pytest.raises(ValidationError):
+            StyleSettings(input_side=100)
+        small = make_style_embedder(StyleSettings(input_side=128))
+        assert isinstance(small, EfficientNetLiteEmbedder) and small.input_side == 128
+        assert small.name != EfficientNetLiteEmbedder().name  # stored vectors must be redone
 
     def test_clip_needs_a_model(self) -> None:
         with pytest.raises(ConfigError):
@@ -185,13 +193,26 @@ class TestEfficientNetLite:
         np.testing.assert_allclose(embedder.embed(images[3:4])[0], vectors[3], atol=1e-5)
         assert float(vectors[0] @ vectors[2]) < 0.999
 
+    def test_threads_share_one_model(self, gram_embedder: EfficientNetLiteEmbedder) -> None:
+        images = [disc((250, 200, 40)), shaded()]
+        expected = gram_embedder.embed(images)
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = list(pool.map(gram_embedder.embed, [images] * 3))
+        for result in results:
+            np.testing.assert_allclose(result, expected, atol=1e-5)
+
+    def test_smaller_input_side(self) -> None:
+        embedder = EfficientNetLiteEmbedder("gram", input_side=128)
+        check_unit_rows(embedder.embed([shaded()]), 1, embedder.dim)
+
     def test_empty_batch(self, gram_embedder: EfficientNetLiteEmbedder) -> None:
         assert gram_embedder.embed([]).shape == (0, gram_embedder.dim)
 
     def test_hidden_colour_under_transparency_does_not_count(
         self, gram_embedder: EfficientNetLiteEmbedder
     ) -> None:
-        plain = disc((250, 200, 40))
+        # At the input side no resize runs, which would itself zero the hidden colour.
+        plain = disc((250, 200, 40), side=gram_embedder.input_side)
         pixels = np.asarray(plain).copy()
         pixels[pixels[..., 3] == 0] = (0, 0, 255, 0)  # blue where nothing shows
         vectors = gram_embedder.embed([plain, Image.fromarray(pixels, "RGBA")])
