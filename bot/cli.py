@@ -328,6 +328,28 @@ def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
             click.echo(f"{outcome.name}: {outcome.summary}")
 
 
+@cli.command("run")
+@click.pass_obj
+def run_cmd(obj: Context) -> None:
+    """Run the chat bots and the background jobs until SIGINT or SIGTERM."""
+    from bot.app import run
+
+    run(obj.settings)
+
+
+@cli.command()
+@click.pass_obj
+def worker(obj: Context) -> None:
+    """Run only the background jobs until SIGINT or SIGTERM.
+
+    An embedded library takes one writer process: beside a running `stickerbot run`, a worker
+    needs Chroma in server mode (vectors.mode = "server") and [jobs] enabled = false in the bot.
+    """
+    from bot.app import run
+
+    run(obj.settings, with_adapters=False)
+
+
 @cli.command("eval")
 @click.option(
     "--data",

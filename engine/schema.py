@@ -150,3 +150,16 @@ class LibraryState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PackProposal(Base):
+    """A pack a user asked the admins to add; deleted once it is approved or imported."""
+
+    __tablename__ = "pack_proposals"
+    __table_args__ = (UniqueConstraint("source", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    proposed_by: Mapped[str] = mapped_column(String(64), default="")
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import handles, proposals, users
 from engine.annotate import AnnotateReport, AnnotationPipeline, Stage
 from engine.cache import TTLCache
 from engine.crowd import aggregate, recompute_history_queries, recompute_utility
@@ -96,6 +97,10 @@ class SearchService:
                 lock.release()
             raise
         tm = settings.text_model
+        if tm.torch_threads:
+            import torch
+
+            torch.set_num_threads(tm.torch_threads)
         embedder = embedder or SentenceTransformerEmbedder(tm.model, tm.device, tm.batch_size)
         return cls(settings, db, index, embedder, lock, styles)
 
@@ -310,6 +315,52 @@ class SearchService:
             "packs": len(self.packs()),
             "revision": snapshot.revision,
         }
+
+    # --- platform support ----------------------------------------------------------------
+
+    def nsfw_opt_in(self, user: str) -> bool:
+        """Whether the user opted in to NSFW stickers."""
+        return users.nsfw_opt_in(self.db, user)
+
+    def set_nsfw_opt_in(self, user: str, on: bool) -> None:
+        """Store the user's NSFW choice; it lasts until changed or the user is forgotten."""
+        users.set_nsfw_opt_in(self.db, user, on)
+
+    def pending_uploads(
+        self, limit: int, exclude: frozenset[int] = frozenset()
+    ) -> list[handles.PendingUpload]:
+        """Stickers with no Telegram file_id yet, oldest first, with absolute paths."""
+        root = self.media.root
+        return [
+            handles.PendingUpload(
+                p.sticker_id, p.format, str(root / p.media_path), str(root / p.preview_path)
+            )
+            for p in handles.pending_uploads(self.db, limit, exclude)
+        ]
+
+    def upload_backlog(self) -> int:
+        """How many stickers cannot be sent on Telegram yet."""
+        return handles.upload_backlog(self.db)
+
+    def set_telegram_handles(self, sticker_id: int, file_id: str, unique_id: str) -> None:
+        """Store the Telegram file_id and file_unique_id that an upload returned."""
+        handles.set_telegram_handles(self.db, sticker_id, file_id, unique_id)
+
+    def sticker_by_telegram_unique_id(self, unique_id: str) -> int | None:
+        """The library's sticker with this Telegram file_unique_id, if any."""
+        return handles.sticker_by_telegram_unique_id(self.db, unique_id)
+
+    def propose_pack(self, source: str, name: str, user: str) -> bool:
+        """Record a user's pack proposal; False when it is already waiting."""
+        return proposals.propose_pack(self.db, source, name, user)
+
+    def pack_proposals(self) -> list[proposals.ProposalInfo]:
+        """Pack proposals waiting for an admin."""
+        return proposals.pending_proposals(self.db)
+
+    def resolve_proposal(self, source: str, name: str) -> bool:
+        """Drop a proposal once its pack is imported; True if one was waiting."""
+        return proposals.resolve_proposal(self.db, source, name)
 
 
 def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Candidate]:

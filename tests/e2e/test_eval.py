@@ -59,7 +59,8 @@ def test_eval_runs_all_tracks(
     assert [r["history"] for r in result["personalization"]] == [3, 10, 30]
     ten = result["personalization"][1]
     assert ten["personalized"]["hit@1_preferred"] > ten["global"]["hit@1_preferred"]
-    assert ten["oracle"]["style_share@10"] == 1.0
+    assert ten["oracle_filter"]["style_share@10"] == 1.0
+    assert ten["oracle_boost"]["hit@1_preferred"] >= ten["personalized"]["hit@1_preferred"]
     assert result["blind"]["overall"]["ndcg@10"] < result["lexicon"]["overall"]["ndcg@10"]
     crowd = result["crowd"]
     assert [c["picks"] for c in crowd] == [0, 100, 1000, 5000]

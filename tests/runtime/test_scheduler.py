@@ -1,0 +1,247 @@
+"""jobs.scheduler on a real AsyncIOScheduler: jobs run on short intervals and are recorded."""
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from engine.ingest import ImportItem
+from engine.schema import Utility
+from engine.service import SearchService
+from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
+from jobs.scheduler import JobStatus, build_scheduler, span, stop_scheduler
+from jobs.tasks import JOBS, JobOutcome
+
+FAST = 0.1  # seconds between runs in these tests
+
+
+def _png(seed: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (16, 16), (seed, 255 - seed, 7, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[SearchService]:
+    """A real library without dense recall (no model load): a cat, a dog, an unlabelled one."""
+    settings = EngineSettings(
+        storage=StorageSettings(data_dir=tmp_path),
+        search=SearchSettings(dense=False),
+        crowd=CrowdSettings(min_users=2),
+    )
+    with SearchService.open(settings) as service:
+        items = [
+            ImportItem(f"{i}.png", lambda i=i: _png(i * 60), emoji=e)
+            for i, e in enumerate(["🐱", "🐶", ""])
+        ]
+        service.import_pack(items, "p")
+        yield service
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+def _utility_rows(svc: SearchService) -> list[tuple[int, int, int]]:
+    with svc.db.session() as s:
+        rows = s.scalars(select(Utility)).all()
+        return [(r.clicks, r.unique_users, r.versatility) for r in rows]
+
+
+async def test_utility_job_runs_on_its_interval_and_its_effect_is_visible(
+    svc: SearchService,
+) -> None:
+    sticker = sorted(svc._current_snapshot().meta)[0]
+    for user in ("a", "b", "c"):
+        svc.record_interaction(user, sticker, "chosen", "cat")
+    status = JobStatus()
+    scheduler = build_scheduler(svc, status, {"utility": 0.2})
+    assert _utility_rows(svc) == []
+    scheduler.start()
+    try:
+        await until(lambda: status.records["utility"].runs >= 2)
+    finally:
+        await stop_scheduler(scheduler)
+    assert _utility_rows(svc) == [(3, 3, 1)]
+    assert list(status.records) == ["utility"]  # every other job has interval 0: off
+    (line,) = status.lines()
+    assert line.startswith("utility every 0.2s: last run ")
+    assert "ok: 1 stickers with utility" in line
+
+
+async def test_a_failing_job_is_recorded_and_the_others_keep_running(
+    svc: SearchService, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = {"profiles": 0}
+
+    async def boom(_: SearchService) -> JobOutcome:
+        raise RuntimeError("database on fire")
+
+    async def ok(_: SearchService) -> JobOutcome:
+        calls["profiles"] += 1
+        return JobOutcome("profiles", f"run {calls['profiles']}")
+
+    status = JobStatus()
+    jobs = {"utility": boom, "profiles": ok}
+    scheduler = build_scheduler(svc, status, {"utility": FAST, "profiles": FAST}, jobs)
+    scheduler.start()
+    try:
+        await until(lambda: status.records["utility"].failures >= 2 and calls["profiles"] >= 3)
+        assert scheduler.running
+    finally:
+        await stop_scheduler(scheduler)
+    failed, fine = status.records["utility"], status.records["profiles"]
+    assert failed.last_error == "RuntimeError: database on fire"
+    assert not failed.last_ok and failed.runs == failed.failures
+    assert fine.failures == 0 and fine.last_ok
+    utility_line = next(line for line in status.lines() if line.startswith("utility"))
+    assert "FAILED: RuntimeError: database on fire" in utility_line
+    assert "Traceback" not in utility_line
+    # The traceback goes to the log only.
+    logged = [r for r in caplog.records if r.getMessage().startswith("job utility failed")]
+    assert logged and logged[0].exc_info is not None
+
+
+async def test_a_slow_job_never_overlaps_itself(svc: SearchService) -> None:
+    active = {"now": 0, "max": 0, "runs": 0}
+
+    async def slow(_: SearchService) -> JobOutcome:
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        await asyncio.sleep(4 * FAST)
+        active["now"] -= 1
+        active["runs"] += 1
+        return JobOutcome("index", "slow")
+
+    status = JobStatus()
+    scheduler = build_scheduler(svc, status, {"index": FAST}, {"index": slow})
+    scheduler.start()
+    try:
+        await until(lambda: active["runs"] >= 2)
+    finally:
+        await stop_scheduler(scheduler)
+    assert active["max"] == 1
+    assert status.records["index"].skipped >= 1  # due while running: skipped, not queued
+    assert "skipped" in status.lines()[0]
+
+
+async def test_shutdown_lets_a_running_job_finish_and_drain_waits_for_it(
+    svc: SearchService, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def job(_: SearchService) -> JobOutcome:
+        await release.wait()
+        finished.append("done")
+        return JobOutcome("annotate", "finished after shutdown")
+
+    status = JobStatus()
+    scheduler = build_scheduler(svc, status, {"annotate": 60.0}, {"annotate": job})
+    scheduler.start()
+    await until(lambda: status.running() == ["annotate"])
+    await stop_scheduler(scheduler)
+    assert not scheduler.running
+    assert await status.drain(0.05) == ["annotate"]  # still waiting: not cancelled
+    release.set()
+    assert await status.drain(5.0) == []
+    assert finished == ["done"]
+    assert status.records["annotate"].last_outcome == "finished after shutdown"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # a quiet stop
+
+
+async def test_first_run_waits_for_the_delay(svc: SearchService) -> None:
+    runs: list[float] = []
+
+    async def job(_: SearchService) -> JobOutcome:
+        runs.append(asyncio.get_running_loop().time())
+        return JobOutcome("profiles", "ran")
+
+    status = JobStatus()
+    scheduler = build_scheduler(
+        svc, status, {"profiles": FAST}, {"profiles": job}, first_run_delay_s=0.5
+    )
+    started = asyncio.get_running_loop().time()
+    scheduler.start()
+    try:
+        await until(lambda: len(runs) >= 1)
+    finally:
+        await stop_scheduler(scheduler)
+    assert runs[0] - started >= 0.4
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def test_status_lines_read_well(svc: SearchService) -> None:
+    clock = Clock()
+    status = JobStatus(clock=clock)
+    status.register("utility", 900)
+    status.register("annotate", 300)
+
+    async def utility(_: SearchService) -> JobOutcome:
+        clock.advance(2)
+        return JobOutcome("utility", "3 stickers with utility")
+
+    await status.run("utility", utility, svc)
+    clock.advance(5)
+    assert status.lines() == [
+        "utility every 15m: last run 5s ago, took 2s, ok: 3 stickers with utility "
+        "(runs 1, failed 0)",
+        "annotate every 5m: not run yet",
+    ]
+
+
+async def test_status_error_text_is_short_and_redacted(svc: SearchService) -> None:
+    status = JobStatus(redact=lambda text: text.replace("s3cret-token", "[REDACTED]"))
+
+    async def fails(_: SearchService) -> JobOutcome:
+        raise ValueError("GET /bots3cret-token/getMe " + "x" * 1000)
+
+    status.register("index", 600)
+    await status.run("index", fails, svc)
+    error = status.records["index"].last_error
+    assert error is not None and error.startswith("ValueError: GET /bot[REDACTED]/getMe xxx")
+    assert "s3cret-token" not in status.lines()[0]
+    assert len(error) <= 300
+
+
+def test_no_jobs_is_said_plainly() -> None:
+    assert JobStatus().lines() == ["background jobs: none scheduled in this process"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.2, "0.2s"), (45, "45s"), (900, "15m"), (5400, "1.5h"), (86400, "1d")],
+)
+def test_span(seconds: float, text: str) -> None:
+    assert span(seconds) == text
+
+
+def test_every_registered_job_has_a_default_interval() -> None:
+    from bot.config import JobsSettings
+
+    intervals = JobsSettings().intervals.model_dump()
+    assert set(JOBS) <= set(intervals)
+    assert all(v > 0 for v in intervals.values())
