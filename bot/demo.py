@@ -88,7 +88,11 @@ def run_demo(settings: EngineSettings, out: Path) -> list[Row]:
         svc.refresh(advance)
         bar.close()
         click.echo(f"sample pack: {report.added} added, {report.unchanged} already there")
+        bar, advance = progress_bar("style embeddings")
+        svc.annotate(progress=advance, only=["style"])
+        bar.close()
         _simulate_history(svc, styles)
+        svc.update_profiles()
         rows = [
             Row(user, loc, q, svc.search(SearchQuery(user, q, limit=TOP)).hits)
             for user in USERS
