@@ -67,8 +67,19 @@ def _known_emoji() -> Iterator[str]:
         yield row["unicode"]
 
 
+@cache
+def _starters() -> frozenset[str]:
+    # Every code point an emoji can start with: a C-speed set check skips the slow alternation
+    # above for the many keyword texts that hold no emoji at all.
+    known = {strip_emoji_modifiers(e)[:1] for e in _known_emoji()} - {""}
+    ranges = [*range(0x1F000, 0x1FB00), *range(0x2600, 0x27C0)]
+    return frozenset(known | {chr(c) for c in ranges})
+
+
 def find_emoji(text: str) -> list[tuple[int, int, str]]:
     """(start, end, hexcode) of every emoji in `text`, which must already be modifier-free."""
+    if _starters().isdisjoint(text):
+        return []
     return [(m.start(), m.end(), emoji_hexcode(m.group())) for m in _emoji_pattern().finditer(text)]
 
 
