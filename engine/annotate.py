@@ -16,7 +16,6 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.errors import StickerbotError
 from engine.media import MediaStore
 from engine.schema import Annotation, Sticker, utcnow
 from engine.storage import Database
@@ -200,7 +199,3 @@ def _upsert(s: Session, sticker_id: int, stage: Stage, result: StageResult) -> N
         sticker = s.get(Sticker, sticker_id)
         if sticker is not None:
             sticker.nsfw_score = result.nsfw_score
-
-
-class StageError(StickerbotError):
-    """A stage failed for a whole batch (e.g. its model server is down); the run stops."""

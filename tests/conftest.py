@@ -2,9 +2,14 @@
 
 import io
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:
+    from engine.service import SearchService
 
 Color = tuple[int, ...]
 ImageMaker = Callable[..., bytes]
@@ -58,3 +63,27 @@ def make_gif() -> ImageMaker:
         )
 
     return make
+
+
+def lexical_library(data_dir: Path, emoji: Sequence[str], step: int = 40) -> "SearchService":
+    """A real library without dense recall (no model load): one solid PNG per given emoji."""
+    from engine.ingest import ImportItem
+    from engine.service import SearchService
+    from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
+
+    def png(seed: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGBA", (16, 16), (seed, 255 - seed, 7, 255)).save(out, "PNG")
+        return out.getvalue()
+
+    settings = EngineSettings(
+        storage=StorageSettings(data_dir=data_dir),
+        search=SearchSettings(dense=False),
+        crowd=CrowdSettings(min_users=2),
+    )
+    service = SearchService.open(settings)
+    items = [
+        ImportItem(f"{i}.png", lambda i=i: png(i * step), emoji=e) for i, e in enumerate(emoji)
+    ]
+    service.import_pack(items, "p")
+    return service

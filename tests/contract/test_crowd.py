@@ -1,40 +1,21 @@
 """Crowd utility and learned history queries change ranking as PerSRV intends."""
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
-from engine.ingest import ImportItem
 from engine.models import SearchQuery
 from engine.schema import Utility
 from engine.service import SearchService
-from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
-
-
-def _png(seed: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGBA", (16, 16), (seed, 255 - seed, 7, 255)).save(out, "PNG")
-    return out.getvalue()
+from tests.conftest import lexical_library
 
 
 @pytest.fixture
 def svc(tmp_path: Path) -> Iterator[SearchService]:
     """Four stickers: two cats, a dog, one with no emoji (only crowd can describe it)."""
-    settings = EngineSettings(
-        storage=StorageSettings(data_dir=tmp_path),
-        search=SearchSettings(dense=False),
-        crowd=CrowdSettings(min_users=2),
-    )
-    with SearchService.open(settings) as service:
-        emoji = ["🐱", "🐱", "🐶", ""]
-        items = [
-            ImportItem(f"{i}.png", lambda i=i: _png(i * 40), emoji=e) for i, e in enumerate(emoji)
-        ]
-        service.import_pack(items, "p")
+    with lexical_library(tmp_path, ["🐱", "🐱", "🐶", ""]) as service:
         yield service
 
 

@@ -1,46 +1,27 @@
 """jobs.scheduler on a real AsyncIOScheduler: jobs run on short intervals and are recorded."""
 
 import asyncio
-import io
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
-from engine.ingest import ImportItem
 from engine.schema import Utility
 from engine.service import SearchService
-from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
 from jobs.scheduler import JobStatus, build_scheduler, span, stop_scheduler
 from jobs.tasks import JOBS, JobOutcome
+from tests.conftest import lexical_library
 
 FAST = 0.1  # seconds between runs in these tests
-
-
-def _png(seed: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGBA", (16, 16), (seed, 255 - seed, 7, 255)).save(out, "PNG")
-    return out.getvalue()
 
 
 @pytest.fixture
 def svc(tmp_path: Path) -> Iterator[SearchService]:
     """A real library without dense recall (no model load): a cat, a dog, an unlabelled one."""
-    settings = EngineSettings(
-        storage=StorageSettings(data_dir=tmp_path),
-        search=SearchSettings(dense=False),
-        crowd=CrowdSettings(min_users=2),
-    )
-    with SearchService.open(settings) as service:
-        items = [
-            ImportItem(f"{i}.png", lambda i=i: _png(i * 60), emoji=e)
-            for i, e in enumerate(["🐱", "🐶", ""])
-        ]
-        service.import_pack(items, "p")
+    with lexical_library(tmp_path, ["🐱", "🐶", ""], step=60) as service:
         yield service
 
 
