@@ -6,15 +6,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
-from tqdm import tqdm
 
 from bot.config import AppSettings, load_settings
-from engine.errors import StickerbotError, UserFacingError
-from engine.models import SearchQuery
-from engine.service import SearchService
+from bot.console import emit, progress
+from engine import SearchQuery, SearchService, StickerbotError, UserFacingError
 
 log = logging.getLogger("stickerbot")
 
@@ -33,19 +31,6 @@ class Context:
             yield svc
         finally:
             svc.close()
-
-
-def progress_bar(desc: str) -> tuple[tqdm, Callable[[int, int], None]]:
-    """A tqdm bar on stderr and the (advance, total) callback the engine calls."""
-    bar = tqdm(desc=desc, unit="sticker", file=sys.stderr, dynamic_ncols=True, leave=True)
-
-    def advance(step: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(step)
-
-    return bar, advance
 
 
 @click.group()
@@ -70,10 +55,6 @@ def cli(ctx: click.Context, config_file: Path | None, data_dir: Path | None, ver
     ctx.obj = Context(load_settings(config_file, None, **overrides))
 
 
-def _emit(obj: Any, out: TextIO | None = None) -> None:
-    print(json.dumps(obj, ensure_ascii=False), file=out or sys.stdout, flush=True)
-
-
 @cli.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--pack", required=True, help="Pack name (created if new).")
@@ -82,17 +63,12 @@ def _emit(obj: Any, out: TextIO | None = None) -> None:
 @click.pass_obj
 def import_cmd(obj: Context, path: Path, pack: str, title: str, as_json: bool) -> None:
     """Import a folder, zip archive, manifest JSONL or image as a pack."""
-    with obj.service() as svc:
-        bar, advance = progress_bar("importing")
-        report = svc.library.import_items(
-            pack, _items(svc, path), title=title, added_by="cli", progress=advance
+    with obj.service() as svc, progress("importing") as imported, progress("indexing") as indexed:
+        report = svc.library.import_path(
+            path, pack, title=title, added_by="cli", progress=imported, index_progress=indexed
         )
-        bar.close()
-        bar, advance = progress_bar("indexing")
-        svc.refresh(advance)
-        bar.close()
     if as_json:
-        _emit(report.to_json())
+        emit(report.to_json())
         return
     click.echo(
         f"pack {report.pack}: {report.added} added, {report.unchanged} unchanged, "
@@ -100,12 +76,6 @@ def import_cmd(obj: Context, path: Path, pack: str, title: str, as_json: bool) -
     )
     for name, error in report.failed:
         click.echo(f"  skipped {name}: {error}", err=True)
-
-
-def _items(svc: SearchService, path: Path) -> list[Any]:
-    from engine.ingest import items_from_path
-
-    return items_from_path(path, svc.settings.ingest.max_file_bytes)
 
 
 def _search_row(svc: SearchService, row: dict[str, Any]) -> dict[str, Any]:
@@ -137,9 +107,9 @@ def _batch(path: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> No
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError("each line must be a JSON object")
-                _emit({"line": lineno, **handle(row)})
+                emit({"line": lineno, **handle(row)})
             except (UserFacingError, ValueError, KeyError, TypeError) as exc:
-                _emit({"line": lineno, "error": _describe(exc)})
+                emit({"line": lineno, "error": _describe(exc)})
 
 
 def _describe(exc: Exception) -> str:
@@ -182,7 +152,7 @@ def search(
             svc, {"user": user, "query": query, "limit": limit, "offset": offset, "nsfw": nsfw}
         )
     if as_json:
-        _emit(result)
+        emit(result)
         return
     for rank, hit in enumerate(result["hits"], 1 + offset):
         where = f"{hit['pack']}/{hit['file']}"
@@ -195,7 +165,7 @@ def search(
 
 def _send_row(svc: SearchService, row: dict[str, Any]) -> dict[str, Any]:
     kind = row.get("kind", "chosen")
-    interaction = svc.record_interaction(
+    interaction = svc.users.record(
         str(row["user"]), int(row["sticker"]), kind, str(row.get("query", "")), platform="cli"
     )
     return {"ok": True, "interaction": interaction}
@@ -232,9 +202,9 @@ def send(
 def packs(obj: Context, as_json: bool) -> None:
     """List the packs in the library."""
     with obj.service() as svc:
-        infos = svc.packs()
+        infos = svc.library.packs()
     if as_json:
-        _emit([p.to_json() for p in infos])
+        emit([p.to_json() for p in infos])
         return
     for p in infos:
         click.echo(f"{p.source:8s} {p.name:30s} {p.stickers:6d} stickers  {p.title}")
@@ -249,7 +219,7 @@ def packs(obj: Context, as_json: bool) -> None:
 def remove_pack(obj: Context, name: str, source: str | None) -> None:
     """Remove a pack and its stickers."""
     with obj.service() as svc:
-        n = svc.remove_pack(name, source)
+        n = svc.library.remove_pack(name, source)
     click.echo(f"removed pack {name} ({n} stickers)")
 
 
@@ -259,7 +229,7 @@ def remove_pack(obj: Context, name: str, source: str | None) -> None:
 def forget(obj: Context, user: str) -> None:
     """Delete a user's history and profile."""
     with obj.service() as svc:
-        report = svc.forget_user(user)
+        report = svc.users.forget(user)
     profile = "deleted" if report.profile else "none"
     click.echo(f"forgot {user}: {report.interactions} interactions, profile {profile}")
 
@@ -280,9 +250,9 @@ def forget(obj: Context, user: str) -> None:
 @click.pass_obj
 def demo(obj: Context, out: Path, demo_dir: Path | None) -> None:
     """Import the bundled sample pack, search as two users, draw a contact sheet. Offline."""
-    from bot.demo import run_demo, scratch_settings
+    from bot.demo import run_demo
 
-    run_demo(scratch_settings(obj.settings.engine(), demo_dir), out)
+    run_demo(obj.settings.engine().in_dir(demo_dir, "stickerbot-demo-"), out)
 
 
 @cli.command()
@@ -297,10 +267,8 @@ def annotate(obj: Context, limit: int | None, stages: str | None) -> None:
         raise click.UsageError(
             f"unknown stage(s) {', '.join(unknown)}; stages: ocr, vlm, nsfw, style"
         )
-    with obj.service() as svc:
-        bar, advance = progress_bar("annotating")
-        report = svc.annotate(limit, advance, only)
-        bar.close()
+    with obj.service() as svc, progress("annotating") as advance:
+        report = svc.understanding.annotate(limit, advance, only)
     click.echo(f"annotated {report.annotated} stickers, {report.remaining} left")
     for sticker, error in report.failed.items():
         click.echo(f"  sticker {sticker}: {error}", err=True)

@@ -4,22 +4,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import ValidationError
 
-from engine.errors import ConfigError
-from engine.settings import (
-    CrowdSettings,
-    EngineSettings,
-    IngestSettings,
-    PersonalizationSettings,
-    SearchSettings,
-    StorageSettings,
-    TextModelSettings,
-    UnderstandingSettings,
-    VectorSettings,
-)
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
+from engine import ConfigError, EngineSettings
+from jobs.settings import JobsSettings
 
 # Environment variable -> (section, key) in config.toml.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -34,91 +26,23 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 SECRET_KEYS = {"token", "bot_token", "api_key", "password"}
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AppSettings(EngineSettings):
+    """All settings of a stickerbot process: the engine's sections, each adapter's, the jobs'."""
 
-
-class TelegramSettings(_Section):
-    """Telegram adapter settings; the token is read from TELEGRAM_BOT_TOKEN."""
-
-    enabled: bool = True
-    base_url: str = "https://api.telegram.org/bot"
-    admins: tuple[int, ...] = ()
-    # How updates arrive: "polling" needs no public address; "webhook" needs webhook_url.
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str = ""  # public HTTPS URL Telegram posts to; its path is served locally
-    webhook_listen: str = "127.0.0.1"  # behind a reverse proxy by default
-    webhook_port: int = Field(default=8443, ge=1, le=65535)
-    # The NAME of the environment variable holding the webhook secret, never the secret itself.
-    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
-    storage_chat_id: int | None = None  # chat the bot uploads folder/Discord stickers into
-    upload_batch: int = Field(default=20, ge=1, le=100)  # uploads per run of the upload job
-    auto_accept_packs: bool = False  # import packs users propose without an admin's approval
-
-
-class DiscordSettings(_Section):
-    """Discord adapter settings; the token is read from DISCORD_BOT_TOKEN."""
-
-    enabled: bool = False
-    admins: tuple[int, ...] = ()
-
-
-class JobIntervals(_Section):
-    """Seconds between runs of each background job; 0 turns a job off."""
-
-    annotate: float = Field(default=300.0, ge=0)
-    utility: float = Field(default=900.0, ge=0)
-    history_queries: float = Field(default=900.0, ge=0)
-    profiles: float = Field(default=300.0, ge=0)
-    index: float = Field(default=600.0, ge=0)
-    telegram_uploads: float = Field(default=120.0, ge=0)
-
-
-class JobsSettings(_Section):
-    """The background job scheduler of `stickerbot run` and `stickerbot worker`."""
-
-    enabled: bool = True
-    first_run_delay_s: float = Field(default=10.0, ge=0)  # let the bots come up first
-    # A run that starts this late (the process was busy or asleep) is skipped, not run late.
-    misfire_grace_s: int = Field(default=60, ge=1)
-    # How long shutdown waits for running jobs before the library is left to the OS to unlock.
-    shutdown_grace_s: float = Field(default=30.0, ge=0)
-    intervals: JobIntervals = JobIntervals()
-
-
-class AppSettings(_Section):
-    """All settings of a stickerbot process."""
-
-    storage: StorageSettings = StorageSettings()
-    vectors: VectorSettings = VectorSettings()
-    text_model: TextModelSettings = TextModelSettings()
-    search: SearchSettings = SearchSettings()
-    ingest: IngestSettings = IngestSettings()
-    crowd: CrowdSettings = CrowdSettings()
-    personalization: PersonalizationSettings = PersonalizationSettings()
-    understanding: UnderstandingSettings = UnderstandingSettings()
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
     jobs: JobsSettings = JobsSettings()
 
     def engine(self) -> EngineSettings:
-        """The engine's part of the settings."""
-        return EngineSettings(
-            storage=self.storage,
-            vectors=self.vectors,
-            text_model=self.text_model,
-            search=self.search,
-            ingest=self.ingest,
-            crowd=self.crowd,
-            personalization=self.personalization,
-            understanding=self.understanding,
-        )
+        """The engine's part of the settings alone."""
+        fields = {name: getattr(self, name) for name in EngineSettings.model_fields}
+        return EngineSettings(**fields)
 
-    @staticmethod
-    def telegram_token() -> SecretStr | None:
-        """TELEGRAM_BOT_TOKEN from the environment."""
-        token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
-        return SecretStr(token) if token else None
+    def secret_env_names(self) -> tuple[str, ...]:
+        """Every environment variable that may hold a secret of this process."""
+        names = self.telegram.secret_env_names() + self.discord.secret_env_names()
+        vlm_key = self.understanding.vlm.api_key_env
+        return names + ((vlm_key,) if vlm_key else ())
 
 
 def _secret_paths(raw: Mapping[str, Any], prefix: str = "") -> list[str]:

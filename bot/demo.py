@@ -1,7 +1,6 @@
 """`stickerbot demo`: the bundled sample pack, searched in several languages by two users."""
 
 import json
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -9,9 +8,16 @@ from pathlib import Path
 import click
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.models import SearchQuery, StickerHit
-from engine.service import SearchService
-from engine.settings import EngineSettings
+from bot.console import progress
+from engine import (
+    EngineSettings,
+    ImportItem,
+    SearchQuery,
+    SearchService,
+    StickerHit,
+    StickerInfo,
+    items_from_path,
+)
 
 QUERIES = (
     ("en", "happy"),
@@ -59,17 +65,14 @@ def _styles() -> dict[str, str]:
 
 def _simulate_history(svc: SearchService, styles: dict[str, str]) -> None:
     # Each user sends their style's sticker for the first few emoji of the pack.
-    hits = svc.search(SearchQuery("demo:setup", "", limit=1)).hits  # warm the snapshot
-    del hits
-    snapshot_meta = svc._current_snapshot().meta
-    by_emoji: dict[str, list[int]] = {}
-    for sticker_id, meta in sorted(snapshot_meta.items()):
-        by_emoji.setdefault(meta.emoji, []).append(sticker_id)
+    by_emoji: dict[str, list[StickerInfo]] = {}
+    for sticker in svc.library.stickers("sample"):
+        by_emoji.setdefault(sticker.emoji, []).append(sticker)
     for user, style in USERS.items():
         for emoji in list(by_emoji)[:HISTORY_EMOJI]:
-            for sticker_id in by_emoji[emoji]:
-                if styles.get(snapshot_meta[sticker_id].file) == style:
-                    svc.record_interaction(user, sticker_id, "sent", platform="demo")
+            for sticker in by_emoji[emoji]:
+                if styles.get(sticker.file) == style:
+                    svc.users.record(user, sticker.id, "sent", platform="demo")
 
 
 def run_demo(settings: EngineSettings, out: Path) -> list[Row]:
@@ -77,22 +80,19 @@ def run_demo(settings: EngineSettings, out: Path) -> list[Row]:
     styles = _styles()
     with SearchService.open(settings) as svc:
         click.echo(f"library: {settings.data_dir}")
-        from bot.cli import progress_bar  # the CLI's bar, shared so the demo looks the same
-
-        bar, advance = progress_bar("importing sample")
-        report = svc.library.import_items(
-            "sample", _items(settings), title="Emoji sample", progress=advance
-        )
-        bar.close()
-        bar, advance = progress_bar("indexing")
-        svc.refresh(advance)
-        bar.close()
+        with progress("importing sample") as imported, progress("indexing") as indexed:
+            report = svc.library.import_items(
+                _items(settings),
+                "sample",
+                title="Emoji sample",
+                progress=imported,
+                index_progress=indexed,
+            )
         click.echo(f"sample pack: {report.added} added, {report.unchanged} already there")
-        bar, advance = progress_bar("style embeddings")
-        svc.annotate(progress=advance, only=["style"])
-        bar.close()
+        with progress("style embeddings") as advance:
+            svc.understanding.annotate(progress=advance, only=["style"])
         _simulate_history(svc, styles)
-        svc.update_profiles()
+        svc.crowd.update_profiles()
         rows = [
             Row(user, loc, q, svc.search(SearchQuery(user, q, limit=TOP)).hits)
             for user in USERS
@@ -108,9 +108,7 @@ def run_demo(settings: EngineSettings, out: Path) -> list[Row]:
     return rows
 
 
-def _items(settings: EngineSettings) -> list:  # type: ignore[type-arg]
-    from engine.ingest import items_from_path
-
+def _items(settings: EngineSettings) -> list[ImportItem]:
     return items_from_path(sample_dir() / "manifest.jsonl", settings.ingest.max_file_bytes)
 
 
@@ -154,12 +152,3 @@ def draw_contact_sheet(rows: list[Row], out: Path) -> None:
                 sheet.paste(thumb, (label_w + c * (THUMB + pad), y), thumb)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
-
-
-def scratch_settings(
-    base: EngineSettings, data_dir: Path | None, prefix: str = "stickerbot-demo-"
-) -> EngineSettings:
-    """Settings for a separate library: the given directory, or a fresh temporary one."""
-    target = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
-    storage = base.storage.model_copy(update={"data_dir": target})
-    return base.model_copy(update={"storage": storage})

@@ -6,37 +6,37 @@ from typing import Any
 
 import click
 
-from bot.cli import progress_bar
-from bot.demo import scratch_settings
-from engine.evaluation import (
+from bot.console import progress
+from engine import (
+    CrowdResult,
     DevSet,
+    EngineSettings,
+    PersonalizationResult,
+    SearchService,
     TrackResult,
     blind_track,
+    crowd_track,
     format_table,
     lexicon_track,
     load_devset,
+    personalization_track,
 )
-from engine.service import SearchService
-from engine.settings import EngineSettings
-from engine.simulation import CrowdResult, PersonalizationResult, crowd_track, personalization_track
 
 TRACKS = ("lexicon", "personalization", "blind", "crowd")
 
 
 def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
-    return SearchService.open(scratch_settings(base, work / name))
+    return SearchService.open(base.in_dir(work / name))
 
 
 def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "lexicon" in names or "personalization" in names:
-        bar, advance = progress_bar("lexicon queries")
-        out["lexicon"] = lexicon_track(svc, dev, advance)
-        bar.close()
+        with progress("lexicon queries") as advance:
+            out["lexicon"] = lexicon_track(svc, dev, advance)
     if "personalization" in names:
-        bar, advance = progress_bar("style annotation")
-        svc.annotate(progress=advance, only=["style"])
-        bar.close()
+        with progress("style annotation") as advance:
+            svc.understanding.annotate(progress=advance, only=["style"])
         out["personalization"] = personalization_track(svc, dev, seed=seed)
     return out
 
@@ -44,9 +44,8 @@ def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) 
 def _blind_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "blind" in names or "crowd" in names:
-        bar, advance = progress_bar("blind queries")
-        out["blind"] = blind_track(svc, dev, advance)
-        bar.close()
+        with progress("blind queries") as advance:
+            out["blind"] = blind_track(svc, dev, advance)
     if "crowd" in names:
         out["crowd"] = crowd_track(svc, dev, seed=seed)
     return out
@@ -79,7 +78,7 @@ def run_eval(
 ) -> dict[str, Any]:
     """Run the named tracks, print their tables, and return the JSON payload."""
     dev = load_devset(data, split)
-    work = scratch_settings(base, work, "stickerbot-eval-").data_dir
+    work = base.in_dir(work, "stickerbot-eval-").data_dir
     started = time.perf_counter()
     results: dict[str, Any] = {}
     if {"lexicon", "personalization"} & set(names):

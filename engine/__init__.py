@@ -1,0 +1,227 @@
+"""The engine's public surface: everything outside `engine/` imports from here, and only here.
+
+`SearchService` is the facade (search, and one part per concern: library, users,
+understanding, crowd, platform handles); the rest are its boundary types, its settings, its
+errors, and the evaluation tracks. Names load on first use, so that `python -m engine.<module>`
+(the TGS renderer's child process) does not pay for the models behind the facade.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.errors import (
+        ConfigError,
+        InvalidInputError,
+        LibraryLockedError,
+        MediaError,
+        ModelError,
+        OperatorError,
+        PackNotFoundError,
+        StickerbotError,
+        StickerNotFoundError,
+        UnsupportedFormatError,
+        UserFacingError,
+    )
+    from engine.evaluation import (
+        DevSet,
+        TrackResult,
+        blind_track,
+        format_table,
+        latency_summary,
+        lexicon_track,
+        load_devset,
+    )
+    from engine.ingest import ImportItem, items_from_path
+    from engine.redaction import RedactingFilter, Redactor
+    from engine.service import SearchService
+    from engine.settings import (
+        CrowdSettings,
+        EngineSettings,
+        IngestSettings,
+        PersonalizationSettings,
+        SearchSettings,
+        StorageSettings,
+        TextModelSettings,
+        UnderstandingSettings,
+        VectorSettings,
+    )
+    from engine.simulation import (
+        CrowdResult,
+        PersonalizationResult,
+        crowd_track,
+        personalization_track,
+    )
+    from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
+    from engine.types import (
+        MAX_PAGE,
+        MAX_QUERY_CHARS,
+        MAX_USER_KEY,
+        AnnotateReport,
+        EngineStatus,
+        ForgetReport,
+        ImportedFile,
+        ImportReport,
+        InteractionInfo,
+        InteractionKind,
+        LibraryStats,
+        PackInfo,
+        PendingUpload,
+        PlatformHandle,
+        Progress,
+        ProposalInfo,
+        SearchPage,
+        SearchQuery,
+        StickerHit,
+        StickerInfo,
+        StickerUtility,
+    )
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "engine.errors": (
+        "ConfigError",
+        "InvalidInputError",
+        "LibraryLockedError",
+        "MediaError",
+        "ModelError",
+        "OperatorError",
+        "PackNotFoundError",
+        "StickerNotFoundError",
+        "StickerbotError",
+        "UnsupportedFormatError",
+        "UserFacingError",
+    ),
+    "engine.evaluation": (
+        "DevSet",
+        "TrackResult",
+        "blind_track",
+        "format_table",
+        "latency_summary",
+        "lexicon_track",
+        "load_devset",
+    ),
+    "engine.ingest": ("ImportItem", "items_from_path"),
+    "engine.redaction": ("RedactingFilter", "Redactor"),
+    "engine.service": ("SearchService",),
+    "engine.settings": (
+        "CrowdSettings",
+        "EngineSettings",
+        "IngestSettings",
+        "PersonalizationSettings",
+        "SearchSettings",
+        "StorageSettings",
+        "TextModelSettings",
+        "UnderstandingSettings",
+        "VectorSettings",
+    ),
+    "engine.simulation": (
+        "CrowdResult",
+        "PersonalizationResult",
+        "crowd_track",
+        "personalization_track",
+    ),
+    "engine.surface": ("CrowdApi", "LibraryApi", "PlatformApi", "UnderstandingApi", "UsersApi"),
+    "engine.types": (
+        "MAX_PAGE",
+        "MAX_QUERY_CHARS",
+        "MAX_USER_KEY",
+        "AnnotateReport",
+        "EngineStatus",
+        "ForgetReport",
+        "ImportReport",
+        "ImportedFile",
+        "InteractionInfo",
+        "InteractionKind",
+        "LibraryStats",
+        "PackInfo",
+        "PendingUpload",
+        "PlatformHandle",
+        "Progress",
+        "ProposalInfo",
+        "SearchPage",
+        "SearchQuery",
+        "StickerHit",
+        "StickerInfo",
+        "StickerUtility",
+    ),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [
+    "MAX_PAGE",
+    "MAX_QUERY_CHARS",
+    "MAX_USER_KEY",
+    "AnnotateReport",
+    "ConfigError",
+    "CrowdApi",
+    "CrowdResult",
+    "CrowdSettings",
+    "DevSet",
+    "EngineSettings",
+    "EngineStatus",
+    "ForgetReport",
+    "ImportItem",
+    "ImportReport",
+    "ImportedFile",
+    "IngestSettings",
+    "InteractionInfo",
+    "InteractionKind",
+    "InvalidInputError",
+    "LibraryApi",
+    "LibraryLockedError",
+    "LibraryStats",
+    "MediaError",
+    "ModelError",
+    "OperatorError",
+    "PackInfo",
+    "PackNotFoundError",
+    "PendingUpload",
+    "PersonalizationResult",
+    "PersonalizationSettings",
+    "PlatformApi",
+    "PlatformHandle",
+    "Progress",
+    "ProposalInfo",
+    "RedactingFilter",
+    "Redactor",
+    "SearchPage",
+    "SearchQuery",
+    "SearchService",
+    "SearchSettings",
+    "StickerHit",
+    "StickerInfo",
+    "StickerNotFoundError",
+    "StickerUtility",
+    "StickerbotError",
+    "StorageSettings",
+    "TextModelSettings",
+    "TrackResult",
+    "UnderstandingApi",
+    "UnderstandingSettings",
+    "UnsupportedFormatError",
+    "UserFacingError",
+    "UsersApi",
+    "VectorSettings",
+    "blind_track",
+    "crowd_track",
+    "format_table",
+    "items_from_path",
+    "latency_summary",
+    "lexicon_track",
+    "load_devset",
+    "personalization_track",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.media import MediaStore
 from engine.schema import Annotation, Sticker, utcnow
 from engine.storage import Database
+from engine.types import AnnotateReport
 from engine.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -62,15 +63,6 @@ class Stage(Protocol):
     def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
         """Annotate a batch; one result per input, in order."""
         ...
-
-
-@dataclass
-class AnnotateReport:
-    """What a run did."""
-
-    annotated: int = 0
-    failed: dict[int, str] = field(default_factory=dict)
-    remaining: int = 0
 
 
 Progress = Callable[[int, int], None]

@@ -10,6 +10,7 @@ from engine.schema import Annotation, Interaction, Utility, utcnow
 from engine.settings import CrowdSettings
 from engine.storage import Database
 from engine.text import normalize
+from engine.types import StickerUtility
 
 HISTORY_SOURCE = "history"
 
@@ -103,6 +104,15 @@ def utility_value(row: Utility, cfg: CrowdSettings) -> float:
         "unique_users": row.unique_users,
     }
     return cfg.utility_weight * math.sqrt(cfg.utility_scale * metric[cfg.utility_metric])
+
+
+def load_utility(db: Database) -> dict[int, StickerUtility]:
+    """Crowd metrics of every sticker that has any."""
+    with db.session() as s:
+        return {
+            u.sticker_id: StickerUtility(u.clicks, u.unique_users, u.versatility)
+            for u in s.scalars(select(Utility))
+        }
 
 
 def load_priors(db: Database, cfg: CrowdSettings) -> dict[int, float]:

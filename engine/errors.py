@@ -1,4 +1,17 @@
-"""The engine's exception tree: only `UserFacingError` messages may be shown to chat users."""
+"""The engine's exception tree.
+
+    StickerbotError
+    ├── UserFacingError       any chat may show its message: written for the person who caused it
+    │   ├── PackNotFoundError, StickerNotFoundError, InvalidInputError
+    │   └── MediaError
+    │       └── UnsupportedFormatError
+    └── OperatorError         for the CLI and the logs only: may name paths, settings, variables
+        ├── ConfigError, LibraryLockedError
+        └── ModelError        a model that is missing, failed to load or failed to run
+
+Adapters show a `UserFacingError`'s message and a generic apology for everything else, so an
+`OperatorError` never reaches a chat.
+"""
 
 
 class StickerbotError(Exception):
@@ -7,10 +20,6 @@ class StickerbotError(Exception):
 
 class UserFacingError(StickerbotError):
     """An error whose message is written for the person who caused it."""
-
-
-class LibraryLockedError(UserFacingError):
-    """Another process holds the embedded library for writing."""
 
 
 class PackNotFoundError(UserFacingError):
@@ -33,5 +42,17 @@ class UnsupportedFormatError(MediaError):
     """A recognised format that this installation cannot decode yet."""
 
 
-class ConfigError(UserFacingError):
+class OperatorError(StickerbotError):
+    """A problem only the operator can fix; its message may name paths and settings."""
+
+
+class ConfigError(OperatorError):
     """Configuration that is missing or invalid."""
+
+
+class LibraryLockedError(OperatorError):
+    """Another process holds the embedded library for writing."""
+
+
+class ModelError(OperatorError):
+    """A configured model is missing, failed to load or failed to run."""

@@ -13,8 +13,8 @@ from typing import Any
 
 from engine.errors import InvalidInputError
 from engine.ingest import ImportItem, items_from_path
-from engine.models import SearchQuery
 from engine.service import SearchService
+from engine.types import SearchQuery
 
 K = 10
 
@@ -169,9 +169,9 @@ def lexicon_track(
     svc: SearchService, dev: DevSet, progress: Callable[[int, int], None] | None = None
 ) -> TrackResult:
     """Stickers imported with their emoji; every dev query searched by one fresh user."""
-    if not any(p.name == "eval-lexicon" for p in svc.packs()):
+    if not any(p.name == "eval-lexicon" for p in svc.library.packs()):
         items = manifest_items(dev, True, svc.settings.ingest.max_file_bytes)
-        svc.import_pack(items, "eval-lexicon", title="")
+        svc.library.import_items(items, "eval-lexicon", title="")
     return run_queries(svc, dev, "eval:lexicon", progress)
 
 
@@ -179,10 +179,10 @@ def blind_track(
     svc: SearchService, dev: DevSet, progress: Callable[[int, int], None] | None = None
 ) -> TrackResult:
     """Stickers imported without emoji and annotated from pixels only (OCR, VLM); no history."""
-    if not any(p.name == "eval-blind" for p in svc.packs()):
+    if not any(p.name == "eval-blind" for p in svc.library.packs()):
         items = manifest_items(dev, False, svc.settings.ingest.max_file_bytes)
-        svc.import_pack(items, "eval-blind", title="")
-    svc.annotate(only=["ocr", "vlm"])
+        svc.library.import_items(items, "eval-blind", title="")
+    svc.understanding.annotate(only=["ocr", "vlm"])
     return run_queries(svc, dev, "eval:blind", progress, name="blind")
 
 

@@ -12,12 +12,12 @@ from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
-from engine.models import StickerHit
 from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
 from engine.schema import Annotation, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
+from engine.types import StickerHit
 from engine.vectors import VectorIndex
 
 EMBED_BATCH = 256

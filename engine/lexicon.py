@@ -12,7 +12,6 @@ from engine.errors import ConfigError
 
 VARIATION_SELECTORS = dict.fromkeys((0xFE0E, 0xFE0F))
 SKIN_TONES = dict.fromkeys(range(0x1F3FB, 0x1F400))
-KEYCAP = "\u20e3"
 AVAILABLE_LOCALES = ("de", "en", "es", "fr", "it", "ja", "ko", "pt", "ru", "zh")
 
 

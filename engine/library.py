@@ -15,17 +15,20 @@ from engine.errors import (
 )
 from engine.ingest import ImportItem
 from engine.media import DecodedMedia, MediaStore, content_hash, decode_media, render_preview
-from engine.models import (
+from engine.schema import Interaction, Pack, Sticker, UserProfile
+from engine.settings import IngestSettings
+from engine.storage import Database
+from engine.types import (
     MAX_QUERY_CHARS,
     MAX_USER_KEY,
     ForgetReport,
     ImportReport,
+    ImportStatus,
+    InteractionInfo,
     InteractionKind,
     PackInfo,
+    StickerInfo,
 )
-from engine.schema import Interaction, Pack, Sticker, UserProfile
-from engine.settings import IngestSettings
-from engine.storage import Database
 
 log = logging.getLogger(__name__)
 COMMIT_EVERY = 100
@@ -107,13 +110,12 @@ class Library:
                 self._merge_existing(s, existing, pack_id, item, report)
                 return
             sticker = self._insert_new(s, _Prepared(item, digest, data), pack_id)
-            report.added += 1
-            report.sticker_ids.append(sticker.id)
+            report.record(item.name, "added", sticker.id)
         except StickerbotError as exc:
-            report.failed.append((item.name, str(exc)))
+            report.fail(item.name, str(exc))
         except Exception as exc:  # one broken file must not abort a pack import
             log.exception("unexpected error importing %s", item.name)
-            report.failed.append((item.name, f"internal error ({exc.__class__.__name__})"))
+            report.fail(item.name, f"internal error ({exc.__class__.__name__})")
 
     def _find_existing(self, s: Session, digest: str, item: ImportItem) -> Sticker | None:
         sticker = s.scalar(select(Sticker).where(Sticker.content_hash == digest))
@@ -138,11 +140,8 @@ class Library:
         sticker.discord_sticker_id = sticker.discord_sticker_id or item.discord_sticker_id
         if item.emoji and not sticker.emoji:
             sticker.emoji = item.emoji
-        if sticker.pack_id == pack_id:
-            report.unchanged += 1
-        else:
-            report.duplicates += 1
-        report.sticker_ids.append(sticker.id)
+        status: ImportStatus = "unchanged" if sticker.pack_id == pack_id else "duplicate"
+        report.record(item.name, status, sticker.id)
 
     def _insert_new(self, s: Session, prep: _Prepared, pack_id: int) -> Sticker:
         decoded = decode_media(prep.data, self.ingest.max_pixels)
@@ -172,26 +171,39 @@ class Library:
                 for p in s.scalars(select(Pack).order_by(Pack.id))
             ]
 
+    def stickers(self, pack: str | None, nsfw_threshold: float) -> list[StickerInfo]:
+        """Every sticker (of one pack, if named) by id; media paths relative to the root."""
+        query = select(Sticker, Pack).join(Pack).order_by(Sticker.id)
+        if pack is not None:
+            query = query.where(Pack.name == pack)
+        with self.db.session() as s:
+            return [_sticker_info(st, p, nsfw_threshold) for st, p in s.execute(query)]
+
     def remove_pack(self, name: str, source: str | None = None) -> list[int]:
         """Delete a pack and its stickers; return the removed sticker ids."""
         with self.db.session() as s:
-            query = select(Pack).where(Pack.name == name)
-            if source:
-                query = query.where(Pack.source == source)
-            packs = list(s.scalars(query))
-            if not packs:
-                raise PackNotFoundError(f"No pack named {name!r} in the library.")
-            if len(packs) > 1:
-                raise InvalidInputError(f"Several packs are named {name!r}; name the source too.")
-            stickers = list(s.scalars(select(Sticker).where(Sticker.pack_id == packs[0].id)))
+            pack = _one_pack(s, name, source)
+            stickers = list(s.scalars(select(Sticker).where(Sticker.pack_id == pack.id)))
             removed = [st.id for st in stickers]
             paths = [p for st in stickers for p in (st.media_path, st.preview_path)]
-            s.execute(delete(Sticker).where(Sticker.pack_id == packs[0].id))
-            s.delete(packs[0])
+            s.execute(delete(Sticker).where(Sticker.pack_id == pack.id))
+            s.delete(pack)
             self.db.bump_revision(s)
         for path in paths:
             self.media.delete(path)
         return removed
+
+    def set_pack_nsfw(self, name: str, nsfw: bool, source: str | None = None) -> None:
+        """Mark a whole pack NSFW (hidden from users who did not opt in), or clear the mark."""
+        with self.db.session() as s:
+            _one_pack(s, name, source).nsfw = nsfw
+            self.db.bump_revision(s)
+
+    def interactions(self, user: str) -> list[InteractionInfo]:
+        """Everything stored about what a user chose and sent, oldest first."""
+        query = select(Interaction).where(Interaction.user_key == validate_user(user))
+        with self.db.session() as s:
+            return [_interaction_info(r) for r in s.scalars(query.order_by(Interaction.id))]
 
     def record_interaction(
         self,
@@ -244,6 +256,18 @@ class Library:
             return [int(r[0]) for r in rows]
 
 
+def _one_pack(s: Session, name: str, source: str | None) -> Pack:
+    query = select(Pack).where(Pack.name == name)
+    if source:
+        query = query.where(Pack.source == source)
+    packs = list(s.scalars(query))
+    if not packs:
+        raise PackNotFoundError(f"No pack named {name!r} in the library.")
+    if len(packs) > 1:
+        raise InvalidInputError(f"Several packs are named {name!r}; name the source too.")
+    return packs[0]
+
+
 def _owned(s: Session, telegram_file_unique_id: str) -> bool:
     query = select(Sticker.id).where(Sticker.telegram_file_unique_id == telegram_file_unique_id)
     return s.scalar(query) is not None
@@ -279,3 +303,18 @@ def _pack_info(pack: Pack, count: int) -> PackInfo:
         pack.added_at.isoformat(timespec="seconds"),
         pack.nsfw,
     )
+
+
+def _sticker_info(st: Sticker, pack: Pack, nsfw_threshold: float) -> StickerInfo:
+    nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= nsfw_threshold
+    return StickerInfo(
+        st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
+        st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, st.content_hash,
+        st.telegram_file_unique_id,
+    )  # fmt: skip
+
+
+def _interaction_info(row: Interaction) -> InteractionInfo:
+    kind: InteractionKind = "sent" if row.kind == "sent" else "chosen"
+    at = row.created_at.isoformat(timespec="seconds")
+    return InteractionInfo(row.sticker_id, kind, row.query, row.platform, row.chat_type, at)

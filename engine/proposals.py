@@ -1,23 +1,12 @@
 """Packs proposed by users, waiting for an admin's approval."""
 
-from dataclasses import dataclass
-
 from sqlalchemy import delete, select
 
 from engine.errors import InvalidInputError
 from engine.library import PACK_SOURCES, validate_pack_name, validate_user
 from engine.schema import PackProposal
 from engine.storage import Database
-
-
-@dataclass(frozen=True)
-class ProposalInfo:
-    """A pending pack proposal."""
-
-    source: str
-    name: str
-    proposed_by: str
-    proposed_at: str
+from engine.types import ProposalInfo
 
 
 def propose_pack(db: Database, source: str, name: str, user: str) -> bool:

@@ -1,7 +1,8 @@
-"""Typed engine settings; `bot.config` fills them from config.toml and the environment."""
+"""Typed engine settings, with defaults that run offline; the app reads them from config.toml."""
 
+import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,3 +135,9 @@ class EngineSettings(_Model):
     def data_dir(self) -> Path:
         """The resolved data directory."""
         return self.storage.data_dir.expanduser().resolve()
+
+    def in_dir(self, data_dir: Path | None, prefix: str = "stickerbot-") -> Self:
+        """The same settings over another library: `data_dir`, or a fresh temporary one."""
+        target = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
+        storage = self.storage.model_copy(update={"data_dir": target})
+        return self.model_copy(update={"storage": storage})

@@ -10,12 +10,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from engine.evaluation import DevSet, EvalQuery, K, ndcg, score_query
-from engine.models import SearchQuery
-from engine.schema import Sticker
 from engine.service import SearchService
+from engine.types import SearchQuery
 
 Progress = Callable[[int, int], None]
 
@@ -36,8 +33,7 @@ class Catalog:
 
 def catalog(svc: SearchService, dev: DevSet) -> Catalog:
     """Index the dev rows by emoji and style, and map them to sticker ids."""
-    with svc.db.session() as s:
-        id_by_hash = dict(s.execute(select(Sticker.content_hash, Sticker.id)).all())
+    id_by_hash = {s.content_hash: s.id for s in svc.library.stickers()}
     rows_by_emoji: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in dev.rows:
         rows_by_emoji[row["hexcode"]].append(row)
@@ -196,10 +192,10 @@ def _run_size(
         for n in range(users_per_style)
     ]
     for user, style in users:
-        svc.forget_user(user)  # reruns on the same library start from the same histories
+        svc.users.forget(user)  # reruns on the same library start from the same histories
         for row in _history(rng, cat, pool, style, size, off_style if size >= 10 else 0.0):
-            svc.record_interaction(user, cat.sticker(dev, row), "sent", platform="eval")
-    svc.update_profiles([u for u, _ in users])
+            svc.users.record(user, cat.sticker(dev, row), "sent", platform="eval")
+    svc.crowd.update_profiles([u for u, _ in users])
     for user, style in users:
         for q in rng.sample(queries, min(queries_per_user, len(queries))):
             mine = [h.file for h in svc.search(SearchQuery(user, q.text, limit=K)).hits]
@@ -261,8 +257,8 @@ def crowd_track(
             q = rng.choices(queries, weights)[0]
             _pick(svc, dev, cat, rng, q, f"eval:crowd:{rng.randrange(simulated_users)}")
         done = target
-        learned = svc.update_history_queries()
-        svc.update_utility()
+        learned = svc.crowd.update_history_queries()
+        svc.crowd.update_utility()
         results.append(
             CrowdResult(
                 target, _mean_ndcg(svc, dev, queries), _mean_ndcg(svc, dev, popular), learned
@@ -283,7 +279,7 @@ def _pick(
     hexcode = rng.choices(relevant, _zipf_weights(len(relevant)))[0]
     rows = cat.rows_by_emoji[hexcode]
     row = rng.choices(rows, _zipf_weights(len(rows)))[0]
-    svc.record_interaction(user, cat.sticker(dev, row), "chosen", q.text, platform="eval")
+    svc.users.record(user, cat.sticker(dev, row), "chosen", q.text, platform="eval")
 
 
 def _mean_ndcg(svc: SearchService, dev: DevSet, queries: Sequence[EvalQuery]) -> float:

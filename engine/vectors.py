@@ -9,8 +9,6 @@ import numpy as np
 from engine.embedding import Vectors
 from engine.settings import VectorSettings
 
-COLLECTIONS = ("sticker_text", "sticker_style")
-
 
 class VectorIndex(Protocol):
     """Sticker id -> vector, searched by cosine similarity."""

@@ -15,7 +15,7 @@ from apscheduler.events import (  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from engine.service import SearchService
+from engine import SearchService
 from jobs.tasks import JOBS, JobFunc
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class JobRecord:
 
 
 class JobStatus:
-    """Records every scheduled run; `lines()` is the StatusProvider of the bots' /status."""
+    """Records every scheduled run; `status_lines()` feeds the bots' /status."""
 
     def __init__(
         self,
@@ -109,15 +109,15 @@ class JobStatus:
         rec.running, rec.last_start = True, self._clock()
         started = time.monotonic()
         try:
-            outcome = await func(svc)
+            summary = await func(svc)
         except Exception as exc:
             # Never let a job's failure reach APScheduler: the next run should simply try again.
             log.exception("job %s failed after %.1fs", name, time.monotonic() - started)
             rec.failures += 1
             rec.last_ok, rec.last_error = False, self._error_text(exc)
         else:
-            log.info("job %s: %s (%.1fs)", name, outcome.summary, time.monotonic() - started)
-            rec.last_ok, rec.last_outcome = True, outcome.summary
+            log.info("job %s: %s (%.1fs)", name, summary, time.monotonic() - started)
+            rec.last_ok, rec.last_outcome = True, summary
         finally:
             rec.runs += 1
             rec.running, rec.last_finish = False, self._clock()
@@ -147,7 +147,7 @@ class JobStatus:
             await asyncio.wait(busy, timeout=left)
         return self.running()
 
-    def lines(self) -> list[str]:
+    def status_lines(self) -> list[str]:
         """Status lines: one per scheduled job."""
         if not self.records:
             return ["background jobs: none scheduled in this process"]

@@ -4,7 +4,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from engine.service import SearchService
+from engine import SearchService
+
+# A job: one run over the engine, returning a one-line summary (adapters contribute the same).
+JobFunc = Callable[[SearchService], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -15,39 +18,39 @@ class JobOutcome:
     summary: str
 
 
-async def annotate_job(svc: SearchService) -> JobOutcome:
+async def annotate_job(svc: SearchService) -> str:
     """Describe new or stale stickers: OCR, VLM, NSFW, style."""
-    report = await asyncio.to_thread(svc.annotate, svc.settings.understanding.job_limit)
+    limit = svc.settings.understanding.job_limit
+    report = await asyncio.to_thread(svc.understanding.annotate, limit)
     failed = f", {len(report.failed)} failed" if report.failed else ""
     left = f", {report.remaining} left" if report.remaining else ""
-    return JobOutcome("annotate", f"{report.annotated} stickers annotated{failed}{left}")
+    return f"{report.annotated} stickers annotated{failed}{left}"
 
 
-async def utility_job(svc: SearchService) -> JobOutcome:
+async def utility_job(svc: SearchService) -> str:
     """Recompute crowd utility (clicks, unique users, versatility)."""
-    n = await asyncio.to_thread(svc.update_utility)
-    return JobOutcome("utility", f"{n} stickers with utility")
+    n = await asyncio.to_thread(svc.crowd.update_utility)
+    return f"{n} stickers with utility"
 
 
-async def history_queries_job(svc: SearchService) -> JobOutcome:
+async def history_queries_job(svc: SearchService) -> str:
     """Learn the queries under which users chose each sticker."""
-    n = await asyncio.to_thread(svc.update_history_queries)
-    return JobOutcome("history_queries", f"{n} stickers with learned queries")
+    n = await asyncio.to_thread(svc.crowd.update_history_queries)
+    return f"{n} stickers with learned queries"
 
 
-async def profiles_job(svc: SearchService) -> JobOutcome:
+async def profiles_job(svc: SearchService) -> str:
     """Recompute style profiles of users with new interactions."""
-    n = await asyncio.to_thread(svc.update_profiles)
-    return JobOutcome("profiles", f"{n} user profiles updated")
+    n = await asyncio.to_thread(svc.crowd.update_profiles)
+    return f"{n} user profiles updated"
 
 
-async def index_job(svc: SearchService) -> JobOutcome:
+async def index_job(svc: SearchService) -> str:
     """Re-embed sticker documents whose text changed."""
-    n = await asyncio.to_thread(svc.refresh)
-    return JobOutcome("index", f"{n} documents re-embedded")
+    n = await asyncio.to_thread(svc.library.refresh)
+    return f"{n} documents re-embedded"
 
 
-JobFunc = Callable[[SearchService], Awaitable[JobOutcome]]
 # Order matters when all run at once: annotations and learned queries feed the text index.
 JOBS: dict[str, JobFunc] = {
     "annotate": annotate_job,
@@ -60,4 +63,4 @@ JOBS: dict[str, JobFunc] = {
 
 async def run_jobs(svc: SearchService, names: list[str]) -> list[JobOutcome]:
     """Run the named jobs (all when empty) one after another."""
-    return [await JOBS[name](svc) for name in (names or list(JOBS))]
+    return [JobOutcome(name, await JOBS[name](svc)) for name in (names or list(JOBS))]

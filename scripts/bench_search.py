@@ -19,11 +19,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.evaluation import latency_summary, load_devset
-from engine.ingest import ImportItem
-from engine.models import SearchQuery
-from engine.service import SearchService
-from engine.settings import EngineSettings, SearchSettings, StorageSettings
+from engine import (
+    EngineSettings,
+    ImportItem,
+    SearchQuery,
+    SearchService,
+    SearchSettings,
+    StorageSettings,
+    latency_summary,
+    load_devset,
+)
 
 
 def variant(data: bytes, copy: int) -> bytes:
@@ -74,15 +79,15 @@ def main() -> None:
     report = {}
     base = EngineSettings(storage=StorageSettings(data_dir=work))
     with SearchService.open(base) as svc:
-        if not svc.packs():
+        if not svc.library.packs():
             t = time.perf_counter()
-            svc.import_pack(items(args.data, dev.rows, args.copies), "bench")
+            svc.library.import_items(items(args.data, dev.rows, args.copies), "bench")
             took = time.perf_counter() - t
-            print(f"imported and indexed {svc.stats()['stickers']} stickers in {took:.0f} s")
-        ids = sorted(svc._current_snapshot().meta)
+            print(f"imported and indexed {svc.library.stats().stickers} stickers in {took:.0f} s")
+        ids = [s.id for s in svc.library.stickers()]
         for sticker in random.Random(0).sample(ids, 10):
-            svc.record_interaction("bench:user", sticker, "sent")
-        svc.update_profiles(["bench:user"])
+            svc.users.record("bench:user", sticker, "sent")
+        svc.crowd.update_profiles(["bench:user"])
     for name, dense, user in [
         ("bm25", False, "bench:anon"),
         ("hybrid", True, "bench:anon"),
@@ -91,12 +96,12 @@ def main() -> None:
         settings = base.model_copy(update={"search": SearchSettings(dense=dense)})
         with SearchService.open(settings) as svc:
             timed(svc, user, texts[:20])  # warm-up: model load, snapshot build
-            svc._cache.drop_where(lambda _k: True)
+            svc.clear_page_cache()
             cold = timed(svc, user, texts)
             # The most recent queries are still in the LRU page cache: later pages cost this.
             warm = timed(svc, user, texts[-500:])
             report[name] = {
-                "stickers": svc.stats()["stickers"],
+                "stickers": svc.library.stats().stickers,
                 "cold": latency_summary(cold),
                 "cached": latency_summary(warm),
             }

@@ -9,10 +9,25 @@ import pytest
 from PIL import Image
 
 if TYPE_CHECKING:
+    from engine.core import Core
     from engine.service import SearchService
 
 Color = tuple[int, ...]
 ImageMaker = Callable[..., bytes]
+# A test using one of these fixtures loads a real model or the dev data: it is slow.
+SLOW_FIXTURES = frozenset({"reader", "scorer", "gram_embedder", "pooled_embedder", "devset"})
+# Modules whose every test loads a real model, imports the dev data or runs the whole product.
+SLOW_MODULES = frozenset(
+    {"test_eval.py", "test_demo.py", "test_telegram_e2e.py", "test_ocr.py", "test_nsfw.py"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the heavy tests `slow`, so that `pytest -m "not slow"` is a fast inner loop."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -85,5 +100,13 @@ def lexical_library(data_dir: Path, emoji: Sequence[str], step: int = 40) -> "Se
     items = [
         ImportItem(f"{i}.png", lambda i=i: png(i * step), emoji=e) for i, e in enumerate(emoji)
     ]
-    service.import_pack(items, "p")
+    service.library.import_items(items, "p")
     return service
+
+
+def internals(svc: "SearchService") -> "Core":
+    """The facade's shared state, for tests that set up what the surface cannot express.
+
+    Product code never does this: outside the engine only `engine`'s public names are used.
+    """
+    return svc._core

@@ -2,34 +2,19 @@
 
 from telegram import Update
 
+from adapters.base import blocking
 from adapters.telegram.common import (
     Context,
     Deps,
-    blocking,
     clip,
     effective_message,
     effective_user,
     user_key,
 )
 from adapters.telegram.packs import import_set, parse_set_name
-from engine.errors import InvalidInputError
+from engine import InvalidInputError
 
 REFUSAL = "Sorry, only the bot's admins can do that."
-
-
-def _status_lines(deps: Deps) -> list[str]:
-    """Library, backlogs and proposals; blocking (reads the library)."""
-    svc = deps.svc
-    stats = svc.stats()
-    uploads = f"{svc.upload_backlog()} stickers"
-    if deps.settings.telegram.storage_chat_id is None:
-        uploads += " (uploads off: set telegram.storage_chat_id)"
-    return [
-        f"Library: {stats['stickers']} stickers in {stats['packs']} packs",
-        f"Annotation backlog: {svc.annotation_backlog()} stickers",
-        f"Upload backlog: {uploads}",
-        f"Pack proposals waiting: {len(svc.pack_proposals())}",
-    ]
 
 
 class AdminHandlers:
@@ -59,7 +44,7 @@ class AdminHandlers:
         if context.args:
             await self.addpack(update, context)
             return
-        waiting = await blocking(self.deps.svc.pack_proposals)
+        waiting = await blocking(self.deps.svc.library.proposals)
         lines = [f"/approve {p.name}  (by {p.proposed_by})" for p in waiting]
         await effective_message(update).reply_text(
             clip("\n".join(lines) if lines else "No pack proposals are waiting.")
@@ -73,7 +58,7 @@ class AdminHandlers:
         if not 1 <= len(args) <= 2:
             raise InvalidInputError("Use /removepack NAME (or /removepack NAME SOURCE).")
         source = args[1] if len(args) == 2 else None
-        removed = await blocking(self.deps.svc.remove_pack, args[0], source)
+        removed = await blocking(self.deps.svc.library.remove_pack, args[0], source)
         await effective_message(update).reply_text(
             f"Removed the pack {args[0]} ({removed} stickers)."
         )
@@ -82,7 +67,7 @@ class AdminHandlers:
         """`/packs`: every pack with its size."""
         if not await self._allowed(update):
             return
-        packs = await blocking(self.deps.svc.packs)
+        packs = await blocking(self.deps.svc.library.packs)
         lines = [f"{p.name} · {p.title} · {p.stickers} stickers · {p.source}" for p in packs]
         await effective_message(update).reply_text(
             clip("\n".join(lines) if lines else "The library has no packs yet.")
@@ -92,7 +77,5 @@ class AdminHandlers:
         """`/status`: library size, backlogs and the background jobs' last runs."""
         if not await self._allowed(update):
             return
-        lines = await blocking(_status_lines, self.deps)
-        if self.deps.status is not None:
-            lines += self.deps.status.lines()
+        lines = await blocking(self.deps.status.status_lines)
         await effective_message(update).reply_text(clip("\n".join(lines)))

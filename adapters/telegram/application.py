@@ -18,13 +18,13 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.base import StatusBoard, StatusSource
 from adapters.telegram.admin import AdminHandlers
-from adapters.telegram.common import Context, Deps, StatusProvider
+from adapters.telegram.common import Context, Deps
 from adapters.telegram.inline import InlineHandlers
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.user import UserHandlers
-from bot.config import AppSettings
-from engine.errors import UserFacingError
-from engine.service import SearchService
+from engine import SearchService, UserFacingError
 
 log = logging.getLogger(__name__)
 AnyDict = dict[Any, Any]
@@ -138,10 +138,13 @@ def _add_handlers(app: TgApp, deps: Deps) -> None:
 
 
 def build_application(
-    svc: SearchService, settings: AppSettings, token: str, status: StatusProvider | None = None
+    svc: SearchService, settings: TelegramSettings, token: str, status: StatusSource | None = None
 ) -> TgApp:
-    """The bot's Application, talking to `settings.telegram.base_url` with `token`."""
-    base_url = settings.telegram.base_url
+    """The bot's Application, talking to `settings.base_url` with `token`.
+
+    `status` gives /status its lines; by default the library's own.
+    """
+    base_url = settings.base_url
     builder: TgBuilder = (
         ApplicationBuilder()
         .token(token)
@@ -155,8 +158,8 @@ def build_application(
         builder = builder.rate_limiter(limiter)
 
     async def post_init(app: TgApp) -> None:
-        await set_commands(app, settings.telegram.admins)
+        await set_commands(app, settings.admins)
 
     app = builder.post_init(post_init).build()
-    _add_handlers(app, Deps(svc, settings, status))
+    _add_handlers(app, Deps(svc, settings, status or StatusBoard(svc)))
     return app

@@ -2,30 +2,20 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
 
 from telegram import Message, Update, User
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.config import AppSettings
-from engine.service import SearchService
+from adapters.base import StatusSource
+from adapters.telegram.settings import TelegramSettings
+from engine import SearchService
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
-T = TypeVar("T")
 PLATFORM = "telegram"
 MESSAGE_LIMIT = 4096  # Telegram's longest text message
-
-
-class StatusProvider(Protocol):
-    """Lines about background jobs (last run, last error) that `/status` shows admins."""
-
-    def lines(self) -> list[str]:
-        """One line per job."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -33,22 +23,17 @@ class Deps:
     """The services a handler needs, injected once when the application is built."""
 
     svc: SearchService
-    settings: AppSettings
-    status: StatusProvider | None = None
+    settings: TelegramSettings
+    status: StatusSource
 
     def is_admin(self, user: User | None) -> bool:
         """Whether the user is one of the configured admins."""
-        return user is not None and user.id in self.settings.telegram.admins
+        return user is not None and user.id in self.settings.admins
 
 
 def user_key(user: User) -> str:
     """The engine's key for a Telegram user."""
     return f"tg:{user.id}"
-
-
-async def blocking(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking engine call off the event loop."""
-    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:

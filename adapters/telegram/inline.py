@@ -4,9 +4,9 @@ import logging
 
 from telegram import InlineQueryResultCachedSticker, InlineQueryResultsButton, Update
 
-from adapters.telegram.common import PLATFORM, Context, Deps, blocking, user_key
-from engine.models import SearchQuery, StickerHit
-from engine.service import SearchService
+from adapters.base import blocking
+from adapters.telegram.common import PLATFORM, Context, Deps, user_key
+from engine import SearchQuery, SearchService, StickerHit
 
 log = logging.getLogger(__name__)
 PAGE = 50  # Telegram's most results per answer
@@ -27,7 +27,7 @@ def answerable_page(
     svc: SearchService, user: str, text: str, offset: int
 ) -> tuple[list[StickerHit], int | None]:
     """Up to PAGE hits that have a Telegram file_id, and the offset after them."""
-    nsfw = svc.nsfw_opt_in(user)
+    nsfw = svc.users.nsfw_opt_in(user)
     hits: list[StickerHit] = []
     next_offset: int | None = offset
     for _ in range(MAX_PAGES_PER_ANSWER):
@@ -82,7 +82,7 @@ class InlineHandlers:
         if result is None or not result.result_id.isdecimal():
             return
         await blocking(
-            self.deps.svc.record_interaction,
+            self.deps.svc.users.record,
             user_key(result.from_user),
             int(result.result_id),
             "chosen",

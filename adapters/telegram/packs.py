@@ -8,10 +8,16 @@ from collections.abc import Callable
 from telegram import Bot, Message, Sticker, StickerSet
 from telegram.error import BadRequest, TelegramError
 
-from adapters.telegram.common import Deps, StatusMessage, blocking
-from engine.errors import InvalidInputError, MediaError, PackNotFoundError, UserFacingError
-from engine.ingest import ImportItem
-from engine.models import ImportReport
+from adapters.base import blocking
+from adapters.telegram.common import Deps, StatusMessage
+from engine import (
+    ImportItem,
+    ImportReport,
+    InvalidInputError,
+    MediaError,
+    PackNotFoundError,
+    UserFacingError,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "telegram"
@@ -41,8 +47,8 @@ def parse_set_name(text: str) -> str:
 
 def download_limit(deps: Deps) -> int:
     """Largest sticker file to download: 20 MB on the official Bot API."""
-    limit = deps.settings.ingest.max_file_bytes
-    if deps.settings.telegram.base_url.startswith(OFFICIAL_API):
+    limit = deps.svc.settings.ingest.max_file_bytes
+    if deps.settings.base_url.startswith(OFFICIAL_API):
         limit = min(limit, OFFICIAL_DOWNLOAD_LIMIT)
     return limit
 
@@ -142,7 +148,7 @@ async def _import(deps: Deps, bot: Bot, name: str, added_by: str, status: Status
     items = await download_items(bot, sticker_set.stickers, download_limit(deps), status)
     await status.show(f"Importing {len(items)} stickers…")
     report = await blocking(
-        deps.svc.import_pack,
+        deps.svc.library.import_items,
         items,
         sticker_set.name,
         source=SOURCE,
@@ -150,7 +156,7 @@ async def _import(deps: Deps, bot: Bot, name: str, added_by: str, status: Status
         added_by=added_by,
         progress=_progress_from_thread(status, len(items), asyncio.get_running_loop()),
     )
-    await blocking(deps.svc.resolve_proposal, SOURCE, sticker_set.name)
+    await blocking(deps.svc.library.resolve_proposal, SOURCE, sticker_set.name)
     return summary(report, sticker_set.title)
 
 

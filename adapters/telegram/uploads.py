@@ -11,11 +11,10 @@ from telegram import Bot, InputFile, Sticker
 from telegram.error import BadRequest
 from telegram.ext import Application
 
-from adapters.telegram.common import blocking
-from bot.config import AppSettings
-from engine.errors import MediaError
-from engine.handles import PendingUpload
-from engine.service import SearchService
+from adapters.base import blocking
+from adapters.telegram.common import PLATFORM
+from adapters.telegram.settings import TelegramSettings
+from engine import MediaError, PendingUpload, PlatformHandle, SearchService
 
 log = logging.getLogger(__name__)
 STICKER_SIDE = 512  # Telegram wants one side of a static sticker to be exactly 512 px
@@ -70,16 +69,16 @@ async def upload_one(bot: Bot, chat_id: int, item: PendingUpload) -> Sticker:
 async def upload_pending(
     target: "Application[Any, Any, Any, Any, Any, Any] | Bot",
     svc: SearchService,
-    settings: AppSettings,
+    settings: TelegramSettings,
 ) -> int:
     """Upload one batch of stickers lacking a Telegram file_id; return how many got one."""
-    chat_id = settings.telegram.storage_chat_id
+    chat_id = settings.storage_chat_id
     if chat_id is None:
         return 0
     bot = target.bot if isinstance(target, Application) else target
     refused = _refused.setdefault(svc, set())
-    batch = settings.telegram.upload_batch
-    pending = await blocking(svc.pending_uploads, batch, frozenset(refused))
+    handles = svc.platform(PLATFORM)
+    pending = await blocking(handles.pending_uploads, settings.upload_batch, frozenset(refused))
     uploaded = 0
     for item in pending:
         try:
@@ -88,8 +87,7 @@ async def upload_pending(
             log.warning("cannot upload sticker %s: %s", item.sticker_id, exc)
             refused.add(item.sticker_id)
             continue
-        await blocking(
-            svc.set_telegram_handles, item.sticker_id, sticker.file_id, sticker.file_unique_id
-        )
+        handle = PlatformHandle(sticker.file_id, sticker.file_unique_id)
+        await blocking(handles.set_handle, item.sticker_id, handle)
         uploaded += 1
     return uploaded

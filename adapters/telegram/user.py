@@ -6,11 +6,11 @@ from telegram import Message, Sticker, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from adapters.base import blocking
 from adapters.telegram.common import (
     PLATFORM,
     Context,
     Deps,
-    blocking,
     effective_message,
     effective_user,
     user_key,
@@ -44,17 +44,17 @@ class UserHandlers:
         key = user_key(effective_user(update))
         arg = (context.args or [""])[0].lower()
         if arg in ("on", "off"):
-            await blocking(self.deps.svc.set_nsfw_opt_in, key, arg == "on")
+            await blocking(self.deps.svc.users.set_nsfw_opt_in, key, arg == "on")
         elif arg:
             await effective_message(update).reply_text("Use /nsfw on or /nsfw off.")
             return
-        on = await blocking(self.deps.svc.nsfw_opt_in, key)
+        on = await blocking(self.deps.svc.users.nsfw_opt_in, key)
         state = "shown" if on else "hidden"
         await effective_message(update).reply_text(f"NSFW stickers are {state} in your results.")
 
     async def forgetme(self, update: Update, context: Context) -> None:
         """Delete the user's history, profile (with settings) and cached pages."""
-        report = await blocking(self.deps.svc.forget_user, user_key(effective_user(update)))
+        report = await blocking(self.deps.svc.users.forget, user_key(effective_user(update)))
         await effective_message(update).reply_text(
             f"Done: I deleted your {report.interactions} sticker picks and your profile. "
             "Your results are no longer personalized and NSFW stickers are hidden."
@@ -74,12 +74,13 @@ class UserHandlers:
 
     async def _record_sent(self, sticker: Sticker, key: str, chat_type: str) -> None:
         svc = self.deps.svc
-        sticker_id = await blocking(svc.sticker_by_telegram_unique_id, sticker.file_unique_id)
+        find = svc.platform(PLATFORM).sticker_by_unique_id
+        sticker_id = await blocking(find, sticker.file_unique_id)
         if sticker_id is not None:
-            await blocking(svc.record_interaction, key, sticker_id, "sent", "", PLATFORM, chat_type)
+            await blocking(svc.users.record, key, sticker_id, "sent", "", PLATFORM, chat_type)
 
     async def _in_library(self, name: str) -> bool:
-        packs = await blocking(self.deps.svc.packs)
+        packs = await blocking(self.deps.svc.library.packs)
         return any(p.source == SOURCE and p.name == name for p in packs)
 
     async def _propose(
@@ -89,9 +90,9 @@ class UserHandlers:
             await message.reply_text("This sticker belongs to no pack, so there is none to add.")
         elif await self._in_library(name):
             await message.reply_text(f"The pack {name} is already in the library.")
-        elif self.deps.settings.telegram.auto_accept_packs:
+        elif self.deps.settings.auto_accept_packs:
             await import_set(self.deps, context.bot, name, key, message)
-        elif not await blocking(self.deps.svc.propose_pack, SOURCE, name, key):
+        elif not await blocking(self.deps.svc.library.propose, SOURCE, name, key):
             await message.reply_text(f"The pack {name} is already waiting for an admin.")
         else:
             await self._notify_admins(context, name, message)
@@ -103,7 +104,7 @@ class UserHandlers:
             f"{who} proposes the sticker pack "
             f'<a href="https://t.me/addstickers/{name}">{name}</a>.\n/approve {name}'
         )
-        for admin in self.deps.settings.telegram.admins:
+        for admin in self.deps.settings.admins:
             try:
                 await context.bot.send_message(admin, text, parse_mode="HTML")
             except TelegramError as exc:  # an admin who never opened the bot cannot be told

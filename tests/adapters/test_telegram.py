@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,21 +15,21 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import select, update
 from telegram import Update
 from telegram.ext import AIORateLimiter
 
-from adapters.telegram import build_application, upload_pending
+from adapters.base import StatusBoard
+from adapters.telegram import TelegramRuntime, build_application, upload_pending
 from adapters.telegram.admin import REFUSAL
 from adapters.telegram.application import GENERIC_ERROR, TgApp, file_url
 from adapters.telegram.packs import parse_set_name
-from bot.config import AppSettings, TelegramSettings
-from engine.errors import InvalidInputError
+from adapters.telegram.settings import TelegramSettings
+from engine.errors import ConfigError, InvalidInputError, LibraryLockedError, ModelError
 from engine.ingest import ImportItem
-from engine.models import SearchQuery
-from engine.schema import Interaction, Pack, Sticker
+from engine.redaction import Redactor
 from engine.service import SearchService
 from engine.settings import EngineSettings, SearchSettings, StorageSettings
+from engine.types import SearchQuery
 from tests.fakes.telegram_api import ApiCall, ApiFailure, FakeBotApi, Updates
 
 ADMIN, ALICE, BOB = 1, 42, 43
@@ -86,16 +87,16 @@ def webm() -> bytes:
 
 
 class Jobs:
-    """A StatusProvider as the runtime passes one."""
+    """A status source as the runtime passes one (the app's board: library, adapters, jobs)."""
 
-    def lines(self) -> list[str]:
+    def status_lines(self) -> list[str]:
         return ["annotate: last run 12:00, ok"]
 
 
 class Bot:
     """A built application, the fake server it talks to and the library behind it."""
 
-    def __init__(self, app: TgApp, api: FakeBotApi, svc: SearchService, settings: AppSettings):
+    def __init__(self, app: TgApp, api: FakeBotApi, svc: SearchService, settings: TelegramSettings):
         self.app, self.api, self.svc, self.settings = app, api, svc, settings
         self.updates = Updates()
 
@@ -126,9 +127,7 @@ def result_ids(call: ApiCall) -> list[int]:
 
 def interactions(svc: SearchService, user: str) -> list[tuple[int, str, str, str]]:
     """(sticker, kind, query, chat type) of a user's interactions."""
-    with svc.db.session() as s:
-        rows = s.scalars(select(Interaction).where(Interaction.user_key == user))
-        return [(r.sticker_id, r.kind, r.query, r.chat_type) for r in rows]
+    return [(r.sticker_id, r.kind, r.query, r.chat_type) for r in svc.users.interactions(user)]
 
 
 def import_with_handles(svc: SearchService, pack: str, emoji: str, n: int, seed: int) -> list[int]:
@@ -143,7 +142,7 @@ def import_with_handles(svc: SearchService, pack: str, emoji: str, n: int, seed:
         )
         for i in range(n)
     ]
-    return svc.import_pack(items, pack).sticker_ids
+    return svc.library.import_items(items, pack).sticker_ids
 
 
 @pytest.fixture
@@ -172,9 +171,11 @@ def make_bot(api: FakeBotApi, svc: SearchService) -> BotFactory:
 
     @asynccontextmanager
     async def make(**telegram: Any) -> AsyncIterator[Bot]:
-        config = TelegramSettings(base_url=api.base_url, admins=(ADMIN,), **telegram)
-        settings = AppSettings(telegram=config)
-        app = build_application(svc, settings, api.token, status=Jobs())
+        settings = TelegramSettings(base_url=api.base_url, admins=(ADMIN,), **telegram)
+        board = StatusBoard(svc)  # composed as bot.app does: library, adapters, then jobs
+        app = build_application(svc, settings, api.token, status=board)
+        board.add(TelegramRuntime(app, svc, settings, Redactor([])))
+        board.add(Jobs())
         await app.initialize()
         try:
             yield Bot(app, api, svc, settings)
@@ -279,13 +280,11 @@ async def test_chosen_result_is_recorded_and_leads_the_empty_query(bot: Bot) -> 
 async def test_nsfw_stickers_only_for_users_who_opt_in(bot: Bot) -> None:
     safe = import_with_handles(bot.svc, "cats", "🐱", 2, seed=0)
     spicy = import_with_handles(bot.svc, "spicy", "🐱", 2, seed=100)
-    with bot.svc.db.session() as s:
-        s.execute(update(Pack).where(Pack.name == "spicy").values(nsfw=True))
-        bot.svc.db.bump_revision(s)
+    bot.svc.library.set_pack_nsfw("spicy", True)
     assert sorted(result_ids(await bot.inline(ALICE, "cat"))) == sorted(safe)
     texts = await bot.command(ALICE, "/nsfw on")
     assert texts[-1] == "NSFW stickers are shown in your results."
-    assert bot.svc.nsfw_opt_in(f"tg:{ALICE}")
+    assert bot.svc.users.nsfw_opt_in(f"tg:{ALICE}")
     assert sorted(result_ids(await bot.inline(ALICE, "cat"))) == sorted(safe + spicy)
     assert sorted(result_ids(await bot.inline(BOB, "cat"))) == sorted(safe)
     assert (await bot.command(ALICE, "/nsfw"))[-1].endswith("shown in your results.")
@@ -327,7 +326,7 @@ async def test_forgetme_deletes_history_and_settings(bot: Bot) -> None:
     texts = await bot.command(ALICE, "/forgetme")
     assert "deleted your 2 sticker picks" in texts[-1]
     assert interactions(bot.svc, f"tg:{ALICE}") == []
-    assert not bot.svc.nsfw_opt_in(f"tg:{ALICE}")
+    assert not bot.svc.users.nsfw_opt_in(f"tg:{ALICE}")
     assert result_ids(await bot.inline(ALICE, "")) == [], "cached recents are gone too"
     assert len(interactions(bot.svc, f"tg:{BOB}")) == 1
 
@@ -355,7 +354,7 @@ async def test_non_admins_are_refused(bot: Bot) -> None:
     for command in ("/addpack Animals", "/removepack cats", "/packs", "/status", "/approve"):
         assert (await bot.command(ALICE, command))[-1] == REFUSAL
     assert bot.api.calls_to("getStickerSet") == []
-    assert bot.svc.packs() == []
+    assert bot.svc.library.packs() == []
 
 
 async def test_addpack_downloads_and_imports_every_format(bot: Bot) -> None:
@@ -368,7 +367,7 @@ async def test_addpack_downloads_and_imports_every_format(bot: Bot) -> None:
     assert {c.params["message_id"] for c in edits} == {str(status_id)}
     assert texts == [edits[-1].params["text"]]
     assert texts[0].startswith("Added “Cute Animals” (Animals): 3 new")
-    [pack] = bot.svc.packs()
+    [pack] = bot.svc.library.packs()
     assert (pack.source, pack.name, pack.title, pack.stickers) == (
         "telegram", "Animals", "Cute Animals", 3
     )  # fmt: skip
@@ -376,11 +375,10 @@ async def test_addpack_downloads_and_imports_every_format(bot: Bot) -> None:
     served = {
         s["file_unique_id"]: s["file_id"] for s in bot.api.sticker_sets["Animals"]["stickers"]
     }
-    with bot.svc.db.session() as s:
-        rows = s.execute(
-            select(Sticker.format, Sticker.telegram_file_unique_id, Sticker.telegram_file_id)
-        )
-        stored = {(fmt, unique, file_id) for fmt, unique, file_id in rows}
+    stored = {
+        (s.format, s.telegram_file_unique_id, s.telegram_file_id)
+        for s in bot.svc.library.stickers()
+    }
     assert {f for f, _, _ in stored} == {"webp", "tgs", "webm"}
     assert {(u, f) for _, u, f in stored} == set(served.items())
     assert len(result_ids(await bot.inline(ALICE, "fox"))) == 1
@@ -389,7 +387,7 @@ async def test_addpack_downloads_and_imports_every_format(bot: Bot) -> None:
 async def test_addpack_of_an_unknown_set_says_so(bot: Bot) -> None:
     texts = await bot.command(ADMIN, "/addpack Nope")
     assert texts == ["Telegram has no sticker set named 'Nope'."]
-    assert bot.svc.packs() == []
+    assert bot.svc.library.packs() == []
 
 
 async def test_addpack_without_a_name_explains_usage(bot: Bot) -> None:
@@ -408,24 +406,78 @@ async def test_unexpected_errors_reach_the_user_as_a_short_message(
     assert any(r.exc_info and "boom" in str(r.exc_info[1]) for r in caplog.records)
 
 
+# Absolute paths, environment variables, config files, process ids.
+OPERATOR_DETAILS = re.compile(
+    r"(?<![\w.])/(?:[a-z]+/)+|STICKERBOT_|TELEGRAM_|\$[A-Z]|\.toml|pid \d"
+)
+
+
+async def test_operator_errors_never_reach_a_chat(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Configuration, lock and model errors name paths and variables: the log gets them."""
+    import_with_handles(bot.svc, "cats", "🐱", 2, seed=0)
+    failures: list[Exception] = [
+        ConfigError("cannot write /srv/stickerbot/media: check STICKERBOT_DATA_DIR"),
+        LibraryLockedError("The library in /var/lib/stickerbot is in use by pid 4242"),
+        ModelError("model /opt/models/minilm is missing: set STICKERBOT_TEXT_MODEL"),
+    ]
+    for error in failures:
+
+        def fail(*_args: object, error: Exception = error, **_kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(bot.svc.users, "forget", fail)
+        monkeypatch.setattr(bot.svc, "search", fail)
+        monkeypatch.setattr(bot.svc.library, "packs", fail)
+        with caplog.at_level(logging.ERROR):
+            for command in ("/forgetme", "/packs"):
+                assert (await bot.command(ADMIN, command))[-1] == GENERIC_ERROR
+            answer = await bot.inline(ALICE, "cat")
+        assert answer.json("button")["text"] == "Search failed, please try again"
+        assert str(error) in caplog.text, "the operator finds the details in the log"
+    for text in bot.api.texts(ADMIN) + [
+        str(c.params) for c in bot.api.calls_to("answerInlineQuery")
+    ]:
+        assert not OPERATOR_DETAILS.search(text), text
+
+
+async def test_malformed_commands_get_usage_without_internals(bot: Bot) -> None:
+    replies = [
+        (await bot.command(ADMIN, command))[-1]
+        for command in ("/removepack", "/removepack a b c", "/addpack ../../etc/passwd", "/nsfw ?")
+    ]
+    assert replies == [
+        "Use /removepack NAME (or /removepack NAME SOURCE).",
+        "Use /removepack NAME (or /removepack NAME SOURCE).",
+        "Give a sticker set name or a t.me/addstickers/NAME link, e.g. /addpack Animals.",
+        "Use /nsfw on or /nsfw off.",
+    ]
+    assert not any(OPERATOR_DETAILS.search(r) for r in replies)
+
+
 async def test_packs_status_and_removepack(bot: Bot) -> None:
     import_with_handles(bot.svc, "cats", "🐱", 2, seed=0)
-    bot.svc.import_pack([ImportItem("d.png", lambda: png(200))], "local")
+    bot.svc.library.import_items([ImportItem("d.png", lambda: png(200))], "local")
     assert (await bot.command(ADMIN, "/packs"))[-1].splitlines() == [
         "cats · cats · 2 stickers · local",
         "local · local · 1 stickers · local",
     ]
     status = (await bot.command(ADMIN, "/status"))[-1].splitlines()
-    assert status[0] == "Library: 3 stickers in 2 packs"
-    assert status[2].startswith("Upload backlog: 1 stickers")
-    assert status[-1] == "annotate: last run 12:00, ok", "job lines come from the runtime"
+    assert status == [
+        "Library: 3 stickers in 2 packs",
+        "Annotation backlog: 3 stickers",
+        "Pack proposals waiting: 0",
+        "Telegram upload backlog: 1 stickers (uploads off: set telegram.storage_chat_id)",
+        "annotate: last run 12:00, ok",  # job lines come from the app's scheduler
+    ]
     assert (await bot.command(ADMIN, "/removepack zzz"))[
         -1
     ] == "No pack named 'zzz' in the library."
     assert (await bot.command(ADMIN, "/removepack cats"))[
         -1
     ] == "Removed the pack cats (2 stickers)."
-    assert [p.name for p in bot.svc.packs()] == ["local"]
+    assert [p.name for p in bot.svc.library.packs()] == ["local"]
 
 
 # --- pack proposals ----------------------------------------------------------------------------
@@ -440,14 +492,14 @@ async def test_a_proposed_pack_waits_for_an_admin(bot: Bot) -> None:
     await bot.send(bot.updates.sticker(ALICE, ALICE, proposed_sticker(bot.api)))
     assert bot.api.texts(ALICE) == ["Thanks! I asked the admins to add the pack Animals."]
     assert "/approve Animals" in bot.api.texts(ADMIN)[-1]
-    assert [p.name for p in bot.svc.pack_proposals()] == ["Animals"]
-    assert bot.svc.packs() == [], "nothing is imported before approval"
+    assert [p.name for p in bot.svc.library.proposals()] == ["Animals"]
+    assert bot.svc.library.packs() == [], "nothing is imported before approval"
     await bot.send(bot.updates.sticker(ALICE, ALICE, proposed_sticker(bot.api)))
     assert bot.api.texts(ALICE)[-1] == "The pack Animals is already waiting for an admin."
     assert (await bot.command(ADMIN, "/approve"))[-1] == f"/approve Animals  (by tg:{ALICE})"
     texts = await bot.command(ADMIN, "/approve Animals")
     assert texts[-1].startswith("Added “Cute Animals” (Animals): 3 new")
-    assert bot.svc.pack_proposals() == []
+    assert bot.svc.library.proposals() == []
     await bot.send(bot.updates.sticker(BOB, BOB, proposed_sticker(bot.api)))
     assert bot.api.texts(BOB) == ["The pack Animals is already in the library."]
 
@@ -457,7 +509,7 @@ async def test_proposals_import_directly_when_auto_accepted(make_bot: BotFactory
         serve_animals(bot.api)
         await bot.send(bot.updates.sticker(ALICE, ALICE, proposed_sticker(bot.api)))
         assert bot.api.texts(ALICE)[-1].startswith("Added “Cute Animals” (Animals): 3 new")
-        [pack] = bot.svc.packs()
+        [pack] = bot.svc.library.packs()
         assert pack.added_by == f"tg:{ALICE}"
 
 
@@ -470,7 +522,7 @@ def import_from_folder(svc: SearchService) -> list[int]:
         ImportItem("small.png", lambda: png(2, size=100), emoji="🐶"),
         ImportItem("still.webp", lambda: webp((0, 0, 255, 255)), emoji="🐶"),
     ]
-    return svc.import_pack(items, "folder").sticker_ids
+    return svc.library.import_items(items, "folder").sticker_ids
 
 
 async def test_uploads_give_folder_stickers_file_ids(make_bot: BotFactory) -> None:
@@ -485,11 +537,10 @@ async def test_uploads_give_folder_stickers_file_ids(make_bot: BotFactory) -> No
         assert formats == ["WEBP"] * 3
         assert sizes == [(512, 512)] * 3, "PNGs are scaled to 512 px; the WEBP was 512 already"
         assert sorted(result_ids(await bot.inline(ALICE, "dog"))) == sorted(ids)
-        assert bot.svc.upload_backlog() == 0
+        assert bot.svc.platform("telegram").upload_backlog() == 0
         assert await upload_pending(bot.app.bot, bot.svc, bot.settings) == 0
-        assert (await bot.command(ADMIN, "/status"))[-1].splitlines()[
-            2
-        ] == "Upload backlog: 0 stickers"
+        status = (await bot.command(ADMIN, "/status"))[-1].splitlines()
+        assert "Telegram upload backlog: 0 stickers" in status
 
 
 async def test_uploads_need_a_storage_chat(bot: Bot) -> None:
@@ -508,6 +559,6 @@ async def test_refused_uploads_do_not_block_the_queue(make_bot: BotFactory) -> N
         del bot.api.failures["sendSticker"]
         assert await upload_pending(bot.app, bot.svc, bot.settings) == 1, "the third sticker"
         assert len(bot.api.calls_to("sendSticker")) == refused + 1
-        assert bot.svc.upload_backlog() == 2
+        assert bot.svc.platform("telegram").upload_backlog() == 2
         hits = bot.svc.search(SearchQuery("x", "dog")).hits
         assert sum(1 for h in hits if h.telegram_file_id) == 1

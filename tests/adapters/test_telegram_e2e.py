@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from sqlalchemy import select
 
-from engine.schema import Sticker
 from engine.service import SearchService
 from engine.settings import EngineSettings, SearchSettings, StorageSettings, UnderstandingSettings
 from jobs.tasks import annotate_job, profiles_job
@@ -59,9 +57,8 @@ def svc(tmp_path: Path) -> Iterator[SearchService]:
 
 
 def _style_by_sticker(bot: Bot, served: dict[str, str]) -> dict[int, str]:
-    with bot.svc.db.session() as s:
-        rows = s.execute(select(Sticker.id, Sticker.telegram_file_unique_id)).all()
-    return {i: served[u] for i, u in rows}
+    stickers = bot.svc.library.stickers()
+    return {s.id: served[s.telegram_file_unique_id or ""] for s in stickers}
 
 
 async def _pick(bot: Bot, user: int, word: str, style: str, styles: dict[int, str]) -> None:
@@ -84,13 +81,13 @@ async def test_admin_adds_pack_users_pick_and_rankings_follow_their_styles(
         unique_style = {s["file_unique_id"]: st for s, st in zip(served, order, strict=True)}
         texts = await bot.command(ADMIN, "/addpack Zoo")
         assert texts[-1].startswith("Added “Zoo in two styles” (Zoo): 8 new")
-        outcome = await annotate_job(bot.svc)
-        assert outcome.summary.startswith("8 stickers annotated")
+        summary = await annotate_job(bot.svc)
+        assert summary.startswith("8 stickers annotated")
         styles = _style_by_sticker(bot, unique_style)
         for word in ("dog", "cat", "fox"):
             await _pick(bot, ALICE, word, "warm", styles)
             await _pick(bot, BOB, word, "cool", styles)
-        assert (await profiles_job(bot.svc)).summary == "2 user profiles updated"
+        assert await profiles_job(bot.svc) == "2 user profiles updated"
         alice = result_ids(await bot.inline(ALICE, "frog"))
         bob = result_ids(await bot.inline(BOB, "frog"))
         assert len(alice) == len(bob) == 2

@@ -127,6 +127,7 @@ def test_unreadable_preview_is_reported_not_retried_forever(library: Library) ->
     assert AnnotationPipeline(library.db, library.media, [CountingStage()]).pending() == {}
 
 
+@pytest.mark.slow  # starts processes
 def test_sigkill_mid_run_then_resume(tmp_path: Path, library: Library) -> None:
     """A real kill -9 of a process in the middle of a run, then a second run finishes the job."""
     script = textwrap.dedent(f"""

@@ -4,11 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from engine.models import SearchQuery
-from engine.schema import Utility
 from engine.service import SearchService
+from engine.types import SearchQuery, StickerUtility
 from tests.conftest import lexical_library
 
 
@@ -33,23 +31,20 @@ def test_utility_counts_clicks_users_and_versatility(svc: SearchService) -> None
         ("c", "meow"),
         ("a", "cat"),
     ]:
-        svc.record_interaction(user, cat, "chosen", query)
-    svc.record_interaction("d", cat, "sent")  # sent, not chosen: no utility
-    assert svc.update_utility() == 1
-    with svc.db.session() as s:
-        row = s.scalars(select(Utility)).one()
-    assert (row.clicks, row.unique_users, row.versatility) == (6, 3, 2)  # "meow" has one user
+        svc.users.record(user, cat, "chosen", query)
+    svc.users.record("d", cat, "sent")  # sent, not chosen: no utility
+    assert svc.crowd.update_utility() == 1
+    assert list(svc.crowd.utility().values()) == [StickerUtility(6, 3, 2)]  # "meow" has one user
 
 
 def test_one_user_cannot_inflate_a_sticker(svc: SearchService) -> None:
     dog = _ids(svc, "dog")[0]
     for n in range(20):
-        svc.record_interaction("spammer", dog, "chosen", f"query {n}")
-        svc.record_interaction("spammer", dog, "chosen", "cat")
-    svc.update_utility()
-    assert svc.update_history_queries() == 0
-    with svc.db.session() as s:
-        assert s.scalars(select(Utility)).one().versatility == 0
+        svc.users.record("spammer", dog, "chosen", f"query {n}")
+        svc.users.record("spammer", dog, "chosen", "cat")
+    svc.crowd.update_utility()
+    assert svc.crowd.update_history_queries() == 0
+    assert [u.versatility for u in svc.crowd.utility().values()] == [0]
     assert dog not in _ids(svc, "cat")
 
 
@@ -57,8 +52,8 @@ def test_learned_queries_make_a_sticker_findable(svc: SearchService) -> None:
     blank = _all_ids(svc)[-1]  # the sticker imported without emoji
     assert blank not in _ids(svc, "monday mood")
     for user in ("a", "b"):
-        svc.record_interaction(user, blank, "chosen", "Monday mood")
-    assert svc.update_history_queries() == 1
+        svc.users.record(user, blank, "chosen", "Monday mood")
+    assert svc.crowd.update_history_queries() == 1
     assert _ids(svc, "monday mood")[0] == blank
 
 
@@ -66,10 +61,10 @@ def test_utility_prior_reorders_equally_relevant_stickers(svc: SearchService) ->
     first, second = _ids(svc, "cat")[:2]
     for user in ("a", "b", "c"):
         for query in ("cat", "cute", "pet"):
-            svc.record_interaction(user, second, "chosen", query)
-    svc.update_utility()
+            svc.users.record(user, second, "chosen", query)
+    svc.crowd.update_utility()
     assert _ids(svc, "cat")[:2] == [second, first]
 
 
 def _all_ids(svc: SearchService) -> list[int]:
-    return sorted(svc._current_snapshot().meta)
+    return [s.id for s in svc.library.stickers()]

@@ -10,9 +10,10 @@ from PIL import Image
 
 from engine.annotate import AnnotationPipeline, StageResult, StickerImage
 from engine.ingest import ImportItem
-from engine.models import SearchQuery
 from engine.service import SearchService
 from engine.settings import EngineSettings, PersonalizationSettings, SearchSettings, StorageSettings
+from engine.types import SearchQuery
+from tests.conftest import internals
 
 EMOJI = ["🐱", "🐶", "🦊", "🐸", "🍕"]
 STYLES = {"red": (220, 30, 30, 255), "blue": (30, 30, 220, 255), "green": (30, 200, 30, 255)}
@@ -48,8 +49,9 @@ def _service(tmp_path: Path, rule: str) -> SearchService:
         for n, e in enumerate(EMOJI)
         for style, colour in STYLES.items()
     ]
-    svc.import_pack(items, "zoo")
-    AnnotationPipeline(svc.db, svc.media, [ColourStyle()], svc.style_index).run()
+    svc.library.import_items(items, "zoo")
+    core = internals(svc)  # a custom stage: the surface runs only the configured ones
+    AnnotationPipeline(core.db, core.media, [ColourStyle()], core.style_index).run()
     return svc
 
 
@@ -69,13 +71,13 @@ def _send_history(svc: SearchService, user: str, style: str, emoji: list[str]) -
     for e in emoji:
         hits = svc.search(SearchQuery("setup", e, limit=10)).hits
         sticker = next(h for h in hits if _style_of(svc, h.file) == style)
-        svc.record_interaction(user, sticker.id, "sent")
+        svc.users.record(user, sticker.id, "sent")
 
 
 def test_users_with_disjoint_styles_get_different_top_results(svc: SearchService) -> None:
     _send_history(svc, "tg:red", "red", EMOJI[:3])
     _send_history(svc, "tg:blue", "blue", EMOJI[:3])
-    assert svc.update_profiles() == 2
+    assert svc.crowd.update_profiles() == 2
     for query in ("frog", "pizza"):  # emoji never in either history
         red = svc.search(SearchQuery("tg:red", query, limit=3)).hits
         blue = svc.search(SearchQuery("tg:blue", query, limit=3)).hits
@@ -90,16 +92,16 @@ def test_users_with_disjoint_styles_get_different_top_results(svc: SearchService
 def test_short_history_falls_back_to_global_ranking(svc: SearchService) -> None:
     global_ids = [h.id for h in svc.search(SearchQuery("nobody", "frog", limit=3)).hits]
     _send_history(svc, "tg:new", "blue", EMOJI[:1])  # below min_history
-    svc.update_profiles()
+    svc.crowd.update_profiles()
     assert [h.id for h in svc.search(SearchQuery("tg:new", "frog", limit=3)).hits] == global_ids
 
 
 def test_profile_update_invalidates_cached_pages(svc: SearchService) -> None:
     _send_history(svc, "tg:u", "red", EMOJI[:3])
-    svc.update_profiles()
+    svc.crowd.update_profiles()
     assert _style_of(svc, svc.search(SearchQuery("tg:u", "frog", limit=1)).hits[0].file) == "red"
     for _ in range(3):  # the user's taste moves on: many recent green stickers
         _send_history(svc, "tg:u", "green", EMOJI[:4])
-    svc.update_profiles()
+    svc.crowd.update_profiles()
     assert _style_of(svc, svc.search(SearchQuery("tg:u", "frog", limit=1)).hits[0].file) == "green"
-    assert svc.update_profiles() == 0  # nothing new: no recomputation
+    assert svc.crowd.update_profiles() == 0  # nothing new: no recomputation

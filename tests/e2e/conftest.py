@@ -44,5 +44,5 @@ def dev_service(
     """A real service (SQLite, embedded Chroma, MiniLM) holding the dev slice."""
     settings = EngineSettings(storage=StorageSettings(data_dir=tmp_path_factory.mktemp("lib")))
     with SearchService.open(settings) as svc:
-        svc.import_path(dev_slice, "dev")
+        svc.library.import_path(dev_slice, "dev")
         yield svc

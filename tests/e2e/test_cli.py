@@ -71,6 +71,11 @@ def test_import_search_send_and_recent(workdir: Path, capsys: pytest.CaptureFixt
         "unchanged": 0,
         "duplicates": 0,
         "failed": [],
+        "files": [
+            {"file": "s0.png", "status": "added", "sticker_id": 1},
+            {"file": "s1.png", "status": "added", "sticker_id": 2},
+            {"file": "s2.png", "status": "added", "sticker_id": 3},
+        ],
     }
     code, out, _ = run(workdir, capsys, "search", "chat", "--user", "tg:1", "--json")
     result = json.loads(out)
@@ -95,6 +100,32 @@ def test_folder_import_reports_bad_file_and_is_idempotent(
     assert "broken.png" in err
     code, out, _ = run(workdir, capsys, "import", str(workdir / "pack"), "--pack", "folder")
     assert "0 added, 3 unchanged" in out
+
+
+def test_import_json_names_every_file_with_its_sticker_id(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = str(workdir / "pack" / "manifest.jsonl")
+    run(workdir, capsys, "import", manifest, "--pack", "mine")
+    code, out, _ = run(
+        workdir, capsys, "import", str(workdir / "pack"), "--pack", "again", "--json"
+    )
+    files = {f["file"]: f for f in json.loads(out)["files"]}
+    assert code == 0
+    assert files["broken.png"]["status"] == "failed" and files["broken.png"]["sticker_id"] is None
+    assert files["broken.png"]["error"]
+    # The same images in another pack: the ids they duplicate, so scripts can address them.
+    assert {n: (f["status"], f["sticker_id"]) for n, f in files.items() if n != "broken.png"} == {
+        "s0.png": ("duplicate", 1),
+        "s1.png": ("duplicate", 2),
+        "s2.png": ("duplicate", 3),
+    }
+    code, out, _ = run(workdir, capsys, "import", manifest, "--pack", "mine", "--json")
+    assert [(f["status"], f["sticker_id"]) for f in json.loads(out)["files"]] == [
+        ("unchanged", 1),
+        ("unchanged", 2),
+        ("unchanged", 3),
+    ]
 
 
 def test_batch_search_and_send_keep_going_after_bad_rows(
@@ -155,6 +186,7 @@ def test_malformed_commands_get_clear_errors(
     assert code == 2 and "query too long" in err
 
 
+@pytest.mark.slow  # starts processes
 def test_second_writer_is_refused_with_a_clear_message(workdir: Path) -> None:
     data = workdir / "data"
     holder = subprocess.Popen(
@@ -201,6 +233,7 @@ def test_jobs_run_once_in_the_foreground(workdir: Path, capsys: pytest.CaptureFi
     assert code == 2 and "unknown job(s) nope" in err
 
 
+@pytest.mark.slow  # loads the OCR model
 def test_annotate_makes_printed_text_searchable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

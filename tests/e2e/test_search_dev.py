@@ -3,8 +3,8 @@
 import pytest
 
 from engine.evaluation import DevSet
-from engine.models import SearchQuery
 from engine.service import SearchService
+from engine.types import SearchQuery
 
 PROBES = [("en", "happy"), ("en", "angry"), ("en", "cat"), ("ja", "猫"), ("de", "traurig")]
 # "angry" is not among the dev queries (CLDR keywords shared by 2-50 emoji of this half), so its
@@ -62,9 +62,9 @@ def test_nonsense_query_returns_nothing_lexical(dev_service: SearchService) -> N
 def test_empty_query_lists_recent_stickers_of_that_user(dev_service: SearchService) -> None:
     ids = [h.id for h in dev_service.search(SearchQuery("tester", "cat", limit=3)).hits]
     for sticker_id in reversed(ids):
-        dev_service.record_interaction("recent-user", sticker_id, "chosen", "cat")
+        dev_service.users.record("recent-user", sticker_id, "chosen", "cat")
     recent = dev_service.search(SearchQuery("recent-user", "", limit=10)).hits
     assert {h.id for h in recent} == set(ids)
     assert dev_service.search(SearchQuery("someone-else", "", limit=10)).hits == []
-    dev_service.forget_user("recent-user")
+    dev_service.users.forget("recent-user")
     assert dev_service.search(SearchQuery("recent-user", "", limit=10)).hits == []

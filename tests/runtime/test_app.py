@@ -17,22 +17,13 @@ from typing import Any
 
 import pytest
 
-from bot import app
-from bot.app import (
-    RedactingFilter,
-    Redactor,
-    StartupError,
-    enabled_adapters,
-    run_bot,
-    secret_values,
-    webhook_secret,
-)
+from adapters.base import JobFunc, StartupError, StatusSource
+from bot.app import enabled_adapters, run_bot, secret_values
 from bot.cli import main
-from bot.config import AppSettings, JobsSettings, load_settings
-from engine.errors import ConfigError, LibraryLockedError
+from bot.config import AppSettings, load_settings
+from engine import ConfigError, LibraryLockedError, RedactingFilter, Redactor, SearchService
 from engine.lock import WriterLock
-from engine.service import SearchService
-from jobs.tasks import JobFunc
+from jobs.settings import JobsSettings
 
 TOKEN = "123456789:AAH-secret_Token-value-xyz"
 REPO = Path(__file__).resolve().parents[2]
@@ -117,31 +108,6 @@ def test_enabled_telegram_with_token_gives_a_factory() -> None:
     assert len(factories) == 1
 
 
-def test_webhook_needs_an_https_url() -> None:
-    cfg = _settings(telegram={"mode": "webhook", "webhook_url": "http://x.org/hook"}).telegram
-    with pytest.raises(ConfigError, match="https"):
-        webhook_secret(cfg, {})
-
-
-def test_webhook_needs_a_valid_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Pretend the webhook extra (tornado) is installed; the secret check comes after it.
-    monkeypatch.setattr(app, "find_spec", lambda name: object())
-    cfg = _settings(telegram={"mode": "webhook", "webhook_url": "https://x.org/hook"}).telegram
-    with pytest.raises(ConfigError, match=r"\$TELEGRAM_WEBHOOK_SECRET"):
-        webhook_secret(cfg, {})
-    with pytest.raises(ConfigError, match="A-Z"):
-        webhook_secret(cfg, {"TELEGRAM_WEBHOOK_SECRET": "has spaces in it"})
-    assert webhook_secret(cfg, {"TELEGRAM_WEBHOOK_SECRET": "ok_secret-1"}) == "ok_secret-1"
-    assert webhook_secret(_settings().telegram, {}) is None  # polling needs none
-
-
-def test_webhook_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "find_spec", lambda name: None)
-    cfg = _settings(telegram={"mode": "webhook", "webhook_url": "https://x.org/hook"}).telegram
-    with pytest.raises(ConfigError, match=r"python-telegram-bot\[webhooks\]"):
-        webhook_secret(cfg, {"TELEGRAM_WEBHOOK_SECRET": "ok"})
-
-
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """configure_logging changes the root logger: put it back after the test."""
@@ -189,7 +155,7 @@ class StandIn:
         self.fail_start = fail_start
         self.started = asyncio.Event()
 
-    def __call__(self, svc: SearchService, settings: AppSettings, status: object) -> "StandIn":
+    def __call__(self, svc: SearchService, status: StatusSource) -> "StandIn":
         self.events.append(f"{self.name} built")
         return self
 
@@ -201,6 +167,9 @@ class StandIn:
 
     async def stop(self) -> None:
         self.events.append(f"{self.name} stop")
+
+    def status_lines(self) -> list[str]:
+        return [f"{self.name}: fine"]
 
     def jobs(self) -> Mapping[str, JobFunc]:
         return {}
@@ -331,22 +300,23 @@ STAND_IN_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from bot.app import run
     from bot.config import load_settings
-    from jobs.tasks import JobOutcome
 
     log = logging.getLogger("standin")
 
     class StandIn:
         name = "standin"
-        def __init__(self, svc, settings, status):
+        def __init__(self, svc, status):
             self.status = status
         async def start(self):
             log.info("standin started with token %s", os.environ["TELEGRAM_BOT_TOKEN"])
         async def stop(self):
-            log.info("standin stopped; status: %s", " | ".join(self.status.lines()))
+            log.info("standin stopped; status: %s", " | ".join(self.status.status_lines()))
+        def status_lines(self):
+            return ["standin: fine"]
         def jobs(self):
             return {"telegram_uploads": self.upload}
         async def upload(self, svc):
-            return JobOutcome("telegram_uploads", "standin upload ran")
+            return "standin upload ran"
 
     settings = load_settings(Path(sys.argv[1]), storage__data_dir=sys.argv[2])
     run(settings, adapters=[StandIn])
@@ -361,6 +331,7 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # starts processes
 def test_run_bot_with_a_stand_in_adapter_stops_cleanly_on_sigterm(
     tmp_path: Path, config_file: Path
 ) -> None:
@@ -375,7 +346,9 @@ def test_run_bot_with_a_stand_in_adapter_stops_cleanly_on_sigterm(
     log = "\n".join(child.lines)
     assert code == 0, log
     assert "received SIGTERM, stopping" in log
-    assert "standin stopped; status: utility every 0.2s: last run" in log
+    # One status for every bot: the library's lines, each adapter's, then the jobs'.
+    assert "standin stopped; status: Library: 0 stickers in 0 packs" in log
+    assert "| standin: fine | utility every 0.2s: last run" in log
     assert child.lines[-1].endswith("stickerbot stopped")
     assert "standin started with token [REDACTED]" in log
     assert TOKEN not in log
@@ -383,6 +356,7 @@ def test_run_bot_with_a_stand_in_adapter_stops_cleanly_on_sigterm(
     assert all(TIMESTAMPED.match(line) for line in child.lines), log
 
 
+@pytest.mark.slow  # starts processes
 def test_worker_command_runs_jobs_and_stops_cleanly_on_sigterm(
     tmp_path: Path, config_file: Path
 ) -> None:
@@ -399,6 +373,7 @@ def test_worker_command_runs_jobs_and_stops_cleanly_on_sigterm(
     assert "Traceback" not in log
 
 
+@pytest.mark.slow  # starts processes
 async def test_stickerbot_run_with_the_telegram_adapter_against_a_fake_bot_api(
     tmp_path: Path,
 ) -> None:

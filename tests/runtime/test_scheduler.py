@@ -7,12 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from engine.schema import Utility
 from engine.service import SearchService
 from jobs.scheduler import JobStatus, build_scheduler, span, stop_scheduler
-from jobs.tasks import JOBS, JobOutcome
+from jobs.tasks import JOBS
 from tests.conftest import lexical_library
 
 FAST = 0.1  # seconds between runs in these tests
@@ -35,17 +33,15 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def _utility_rows(svc: SearchService) -> list[tuple[int, int, int]]:
-    with svc.db.session() as s:
-        rows = s.scalars(select(Utility)).all()
-        return [(r.clicks, r.unique_users, r.versatility) for r in rows]
+    return [(u.clicks, u.unique_users, u.versatility) for u in svc.crowd.utility().values()]
 
 
 async def test_utility_job_runs_on_its_interval_and_its_effect_is_visible(
     svc: SearchService,
 ) -> None:
-    sticker = sorted(svc._current_snapshot().meta)[0]
+    sticker = svc.library.stickers()[0].id
     for user in ("a", "b", "c"):
-        svc.record_interaction(user, sticker, "chosen", "cat")
+        svc.users.record(user, sticker, "chosen", "cat")
     status = JobStatus()
     scheduler = build_scheduler(svc, status, {"utility": 0.2})
     assert _utility_rows(svc) == []
@@ -56,7 +52,7 @@ async def test_utility_job_runs_on_its_interval_and_its_effect_is_visible(
         await stop_scheduler(scheduler)
     assert _utility_rows(svc) == [(3, 3, 1)]
     assert list(status.records) == ["utility"]  # every other job has interval 0: off
-    (line,) = status.lines()
+    (line,) = status.status_lines()
     assert line.startswith("utility every 0.2s: last run ")
     assert "ok: 1 stickers with utility" in line
 
@@ -66,12 +62,12 @@ async def test_a_failing_job_is_recorded_and_the_others_keep_running(
 ) -> None:
     calls = {"profiles": 0}
 
-    async def boom(_: SearchService) -> JobOutcome:
+    async def boom(_: SearchService) -> str:
         raise RuntimeError("database on fire")
 
-    async def ok(_: SearchService) -> JobOutcome:
+    async def ok(_: SearchService) -> str:
         calls["profiles"] += 1
-        return JobOutcome("profiles", f"run {calls['profiles']}")
+        return f"run {calls['profiles']}"
 
     status = JobStatus()
     jobs = {"utility": boom, "profiles": ok}
@@ -86,7 +82,7 @@ async def test_a_failing_job_is_recorded_and_the_others_keep_running(
     assert failed.last_error == "RuntimeError: database on fire"
     assert not failed.last_ok and failed.runs == failed.failures
     assert fine.failures == 0 and fine.last_ok
-    utility_line = next(line for line in status.lines() if line.startswith("utility"))
+    utility_line = next(line for line in status.status_lines() if line.startswith("utility"))
     assert "FAILED: RuntimeError: database on fire" in utility_line
     assert "Traceback" not in utility_line
     # The traceback goes to the log only.
@@ -97,13 +93,13 @@ async def test_a_failing_job_is_recorded_and_the_others_keep_running(
 async def test_a_slow_job_never_overlaps_itself(svc: SearchService) -> None:
     active = {"now": 0, "max": 0, "runs": 0}
 
-    async def slow(_: SearchService) -> JobOutcome:
+    async def slow(_: SearchService) -> str:
         active["now"] += 1
         active["max"] = max(active["max"], active["now"])
         await asyncio.sleep(4 * FAST)
         active["now"] -= 1
         active["runs"] += 1
-        return JobOutcome("index", "slow")
+        return "slow"
 
     status = JobStatus()
     scheduler = build_scheduler(svc, status, {"index": FAST}, {"index": slow})
@@ -114,7 +110,7 @@ async def test_a_slow_job_never_overlaps_itself(svc: SearchService) -> None:
         await stop_scheduler(scheduler)
     assert active["max"] == 1
     assert status.records["index"].skipped >= 1  # due while running: skipped, not queued
-    assert "skipped" in status.lines()[0]
+    assert "skipped" in status.status_lines()[0]
 
 
 async def test_shutdown_lets_a_running_job_finish_and_drain_waits_for_it(
@@ -123,10 +119,10 @@ async def test_shutdown_lets_a_running_job_finish_and_drain_waits_for_it(
     release = asyncio.Event()
     finished: list[str] = []
 
-    async def job(_: SearchService) -> JobOutcome:
+    async def job(_: SearchService) -> str:
         await release.wait()
         finished.append("done")
-        return JobOutcome("annotate", "finished after shutdown")
+        return "finished after shutdown"
 
     status = JobStatus()
     scheduler = build_scheduler(svc, status, {"annotate": 60.0}, {"annotate": job})
@@ -145,9 +141,9 @@ async def test_shutdown_lets_a_running_job_finish_and_drain_waits_for_it(
 async def test_first_run_waits_for_the_delay(svc: SearchService) -> None:
     runs: list[float] = []
 
-    async def job(_: SearchService) -> JobOutcome:
+    async def job(_: SearchService) -> str:
         runs.append(asyncio.get_running_loop().time())
-        return JobOutcome("profiles", "ran")
+        return "ran"
 
     status = JobStatus()
     scheduler = build_scheduler(
@@ -181,13 +177,13 @@ async def test_status_lines_read_well(svc: SearchService) -> None:
     status.register("utility", 900)
     status.register("annotate", 300)
 
-    async def utility(_: SearchService) -> JobOutcome:
+    async def utility(_: SearchService) -> str:
         clock.advance(2)
-        return JobOutcome("utility", "3 stickers with utility")
+        return "3 stickers with utility"
 
     await status.run("utility", utility, svc)
     clock.advance(5)
-    assert status.lines() == [
+    assert status.status_lines() == [
         "utility every 15m: last run 5s ago, took 2s, ok: 3 stickers with utility "
         "(runs 1, failed 0)",
         "annotate every 5m: not run yet",
@@ -197,19 +193,19 @@ async def test_status_lines_read_well(svc: SearchService) -> None:
 async def test_status_error_text_is_short_and_redacted(svc: SearchService) -> None:
     status = JobStatus(redact=lambda text: text.replace("s3cret-token", "[REDACTED]"))
 
-    async def fails(_: SearchService) -> JobOutcome:
+    async def fails(_: SearchService) -> str:
         raise ValueError("GET /bots3cret-token/getMe " + "x" * 1000)
 
     status.register("index", 600)
     await status.run("index", fails, svc)
     error = status.records["index"].last_error
     assert error is not None and error.startswith("ValueError: GET /bot[REDACTED]/getMe xxx")
-    assert "s3cret-token" not in status.lines()[0]
+    assert "s3cret-token" not in status.status_lines()[0]
     assert len(error) <= 300
 
 
 def test_no_jobs_is_said_plainly() -> None:
-    assert JobStatus().lines() == ["background jobs: none scheduled in this process"]
+    assert JobStatus().status_lines() == ["background jobs: none scheduled in this process"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import LibraryLockedError, UserFacingError
+from engine.errors import LibraryLockedError, OperatorError, UserFacingError
 from engine.lock import WriterLock
 
 TRY_ACQUIRE = textwrap.dedent(
@@ -87,7 +87,9 @@ def test_lock_held_by_other_process(tmp_path: Path) -> None:
         assert holder.stdout.readline().strip() == "HELD"
         with pytest.raises(LibraryLockedError, match=f"pid {holder.pid}") as excinfo:
             WriterLock(tmp_path).acquire()
-        assert isinstance(excinfo.value, UserFacingError)
+        # It names a path: for the operator's terminal and log, never for a chat.
+        assert isinstance(excinfo.value, OperatorError)
+        assert not isinstance(excinfo.value, UserFacingError)
         assert str(tmp_path) in str(excinfo.value)
     finally:
         assert holder.stdin is not None
