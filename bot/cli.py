@@ -163,6 +163,26 @@ def search(
         click.echo("no stickers found")
 
 
+@cli.command()
+@click.argument("text", required=False, default="")
+@click.option("--user", "-u", required=True, help="User key, e.g. tg:123.")
+@click.option("--limit", "-n", default=10, show_default=True, help="Completions (1-50).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def suggest(obj: Context, text: str, user: str, limit: int, as_json: bool) -> None:
+    """Complete a query as the user types it (what autocomplete shows)."""
+    with obj.service() as svc:
+        found = svc.suggest(user, text, limit)
+    if as_json:
+        emit([s.to_json() for s in found])
+        return
+    for s in found:
+        mark = "*" if s.own else " "
+        click.echo(f"{mark} {s.text:40s} {s.stickers:6d} stickers {s.chosen:5d} picks")
+    if not found:
+        click.echo("no completions")
+
+
 def _send_row(svc: SearchService, row: dict[str, Any]) -> dict[str, Any]:
     kind = row.get("kind", "chosen")
     interaction = svc.users.record(

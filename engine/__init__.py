@@ -75,6 +75,7 @@ if TYPE_CHECKING:
         StickerHit,
         StickerInfo,
         StickerUtility,
+        Suggestion,
     )
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -143,6 +144,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "StickerHit",
         "StickerInfo",
         "StickerUtility",
+        "Suggestion",
     ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -194,6 +196,7 @@ __all__ = [
     "StickerUtility",
     "StickerbotError",
     "StorageSettings",
+    "Suggestion",
     "TextModelSettings",
     "TrackResult",
     "UnderstandingApi",

@@ -15,6 +15,7 @@ from engine.recall import Candidate
 from engine.settings import EngineSettings
 from engine.stages import make_stages
 from engine.storage import Database
+from engine.suggest import Vocabulary, sticker_counts
 from engine.types import Progress
 from engine.vectors import VectorIndex
 
@@ -45,6 +46,7 @@ class Core:
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = threading.Lock()
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
+        self._vocabulary: tuple[int, Vocabulary] | None = None
 
     def snapshot(self) -> Snapshot:
         """The snapshot of the current library revision, rebuilt when the library changed."""
@@ -56,6 +58,16 @@ class Core:
                     self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index
                 )
             return self._snapshot
+
+    def vocabulary(self) -> Vocabulary:
+        """The completion vocabulary of the current revision, built on first use."""
+        snapshot = self.snapshot()
+        with self._snapshot_lock:
+            if self._vocabulary is None or self._vocabulary[0] != snapshot.revision:
+                counts = sticker_counts(snapshot.documents)
+                vocabulary = Vocabulary(counts, self.library.query_counts())
+                self._vocabulary = (snapshot.revision, vocabulary)
+            return self._vocabulary[1]
 
     def refresh(self, progress: Progress | None = None) -> int:
         """Rebuild the snapshot if the library changed and embed stale documents."""

@@ -18,6 +18,7 @@ from engine.media import DecodedMedia, MediaStore, content_hash, decode_media, r
 from engine.schema import Interaction, Pack, Sticker, UserProfile
 from engine.settings import IngestSettings
 from engine.storage import Database
+from engine.text import normalize
 from engine.types import (
     MAX_QUERY_CHARS,
     MAX_USER_KEY,
@@ -242,6 +243,20 @@ class Library:
             if profile is not None:
                 s.delete(profile)
             return ForgetReport(user, int(getattr(result, "rowcount", 0) or 0), profile is not None)
+
+    def query_counts(self, user: str | None = None) -> dict[str, int]:
+        """How often each normalised query led to a pick (by one user, or by everyone)."""
+        query = select(Interaction.query, func.count()).where(
+            Interaction.kind == "chosen", Interaction.query != ""
+        )
+        if user is not None:
+            query = query.where(Interaction.user_key == validate_user(user))
+        counts: dict[str, int] = {}
+        with self.db.session() as s:
+            for text, n in s.execute(query.group_by(Interaction.query)):
+                key = normalize(text)
+                counts[key] = counts.get(key, 0) + int(n)
+        return counts
 
     def recent_stickers(self, user: str, limit: int) -> list[int]:
         """The user's stickers by last use, then by count: what an empty query shows."""

@@ -12,9 +12,17 @@ from engine.personalize import Profile, load_profile, personalize
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
 from engine.storage import Database, sqlite_url
+from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
 from engine.text import normalize
-from engine.types import MAX_PAGE, MAX_QUERY_CHARS, EngineStatus, SearchPage, SearchQuery
+from engine.types import (
+    MAX_PAGE,
+    MAX_QUERY_CHARS,
+    EngineStatus,
+    SearchPage,
+    SearchQuery,
+    Suggestion,
+)
 from engine.vectors import VectorIndex, chroma_client, chroma_index
 
 log = logging.getLogger(__name__)
@@ -101,6 +109,16 @@ class SearchService:
             self.understanding.backlog(),
             len(self.library.proposals()),
         )
+
+    def suggest(self, user: str, text: str, limit: int = 10) -> list[Suggestion]:
+        """Completions of what the user is typing: their own past queries, then the library's."""
+        validate_user(user)
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidInputError(f"text too long (at most {MAX_QUERY_CHARS} characters)")
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInputError(f"limit must be 1-{MAX_PAGE}")
+        core = self._core
+        return suggest(core.vocabulary(), core.library.query_counts(user), text, limit)
 
     def clear_page_cache(self) -> None:
         """Drop every cached ranking, so that the next searches rank afresh (for benchmarks)."""

@@ -53,6 +53,20 @@ class SearchPage:
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """A query completion: `stickers` behind it, `chosen` by the crowd, `own` past query."""
+
+    text: str
+    stickers: int
+    chosen: int
+    own: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape documented in the README."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class StickerInfo:
     """A sticker as the library lists it; media paths are absolute."""
 

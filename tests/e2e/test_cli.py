@@ -128,6 +128,23 @@ def test_import_json_names_every_file_with_its_sticker_id(
     ]
 
 
+def test_suggest_completes_what_the_user_types(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(workdir, capsys, "import", str(workdir / "pack" / "manifest.jsonl"), "--pack", "mine")
+    code, out, _ = run(workdir, capsys, "suggest", "cry", "--user", "tg:1", "--json")
+    found = json.loads(out)
+    assert code == 0 and found[0] == {
+        "text": "cry",
+        "stickers": 1,
+        "chosen": 0,
+        "own": False,
+    }
+    assert "crying face" in [s["text"] for s in found], "completions follow the exact word"
+    code, out, _ = run(workdir, capsys, "suggest", "chat", "--user", "tg:1", "-n", "2")
+    assert code == 0 and out.splitlines()[0].split()[0] == "chat"
+
+
 def test_batch_search_and_send_keep_going_after_bad_rows(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
