@@ -1,8 +1,8 @@
 """Decoders of Telegram's animated (TGS: gzipped Lottie) and video (WEBM) stickers.
 
-`engine.media` looks these up lazily, so this module may import it freely. Lottie is rendered by
-rlottie in a child process: crafted animations crash or exhaust it (a self-referencing precomp
-segfaults it), and a crash there must cost one sticker, not the bot.
+`engine.media` dispatches to them by sniffed format. Lottie is rendered by rlottie in a child
+process: crafted animations crash or exhaust it (a self-referencing precomp segfaults it), and a
+crash there must cost one sticker, not the bot.
 """
 
 import importlib.util
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine.errors import MediaError, UnsupportedFormatError
-from engine.media import DecodedMedia, representative_index
+from engine.frames import DecodedMedia, representative_index
 
 if TYPE_CHECKING:
     from av.container import InputContainer
