@@ -101,7 +101,10 @@ def build_profile(
     centroids = km.cluster_centers_ / np.maximum(
         np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12
     )
-    dists = np.linalg.norm(vectors - centroids[km.labels_], axis=1)
+    # Radii in float64, as `_persrv_scores` measures distances: in float32 the member that sets
+    # a radius could fall just outside it and lose its boost.
+    offsets = vectors.astype(np.float64) - centroids[km.labels_].astype(np.float64)
+    dists = np.linalg.norm(offsets, axis=1)
     radii = [float(dists[km.labels_ == c].max(initial=0.0)) for c in range(k)]
     return Profile(tuple(weighted), tuple(tuple(map(float, c)) for c in centroids), tuple(radii))
 
