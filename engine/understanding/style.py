@@ -1,12 +1,11 @@
-"""Image style embedders (EfficientNet-Lite0 pooled or Gram + colour + edge, CLIP) and style scores.
+"""Image style embedders: EfficientNet-Lite0 (pooled, or Gram + colour + edge statistics) and CLIP.
 
 Style lives in textures and palettes more than in what a sticker shows (DESIGN.md 2.3), so the
 default "gram" mode describes an image by second-order statistics of early CNN feature maps, its
 palette, its gradient texture and its outline, not by the pooled object features of the last layer.
-Vectors are L2-normalised. Compare them after `centred` (minus the library mean) and score a
-candidate by its mean cosine to the user's history: on the dev stickers (5 styles, 10-sticker
-histories) that finds the preferred style 94% of the time with "gram" vectors, 68% with "pooled"
-ones, and centring alone is worth 4 and 17 points (scripts/measure_style.py).
+Vectors are L2-normalised. How they are compared (library-mean centring, then the `similarity`,
+`knn` or `persrv` rule) is `engine.personalize`'s business; `scripts/measure_style.py` measures
+embedders through that code.
 """
 
 import threading
@@ -454,76 +453,3 @@ def make_style_embedder(settings: StyleSettings) -> StyleEmbedder:
     return EfficientNetLiteEmbedder(
         settings.mode, settings.device, settings.batch_size, settings.input_side
     )
-
-
-# --- style scores ---------------------------------------------------------------------------
-
-
-def library_mean(vectors: npt.ArrayLike) -> StyleVectors:
-    """The mean style vector of a library, the origin that `centred` moves to."""
-    return np.asarray(np.asarray(vectors, dtype=np.float32).mean(axis=0), dtype=np.float32)
-
-
-def centred(vectors: npt.ArrayLike, mean: npt.ArrayLike) -> StyleVectors:
-    """Vectors minus the library mean, re-normalised: what all stickers share stops counting."""
-    return unit(np.asarray(vectors, dtype=np.float32) - np.asarray(mean, dtype=np.float32))
-
-
-def mean_similarity(history: StyleVectors, candidates: StyleVectors) -> FloatArray:
-    """Mean cosine of each candidate to the history (unit rows); ranks like cosine to the mean."""
-    return np.asarray((candidates @ history.T).mean(axis=1), dtype=np.float64)
-
-
-def knn_similarity(history: StyleVectors, candidates: StyleVectors, k: int = 1) -> FloatArray:
-    """Mean of each candidate's k largest cosines to history items (k=1: nearest neighbour)."""
-    sims = np.sort(candidates @ history.T, axis=1)[:, ::-1]
-    return np.asarray(sims[:, : max(1, k)].mean(axis=1), dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class StyleClusters:
-    """A user's style clusters (PerSRV): unit-space centroids and largest member distances."""
-
-    centroids: StyleVectors
-    radii: FloatArray
-
-
-def clusters_for(history_size: int, max_k: int = 5) -> int:
-    """How many clusters a history supports: one per 4 items, 1 to max_k."""
-    return max(1, min(max_k, history_size // 4))
-
-
-def _kmeans(points: StyleVectors, k: int, seed: int, iterations: int = 30) -> FloatArray:
-    rng = np.random.default_rng(seed)
-    data = points.astype(np.float64)
-    centroids = data[[int(rng.integers(len(data)))]]
-    while len(centroids) < k:  # k-means++ seeding
-        dist = ((data[:, None] - centroids[None]) ** 2).sum(-1).min(1)
-        pick = rng.choice(len(data), p=dist / dist.sum()) if dist.sum() > 0 else 0
-        centroids = np.vstack([centroids, data[pick]])
-    for _ in range(iterations):
-        labels = ((data[:, None] - centroids[None]) ** 2).sum(-1).argmin(1)
-        centroids = np.stack(
-            [data[labels == j].mean(0) if (labels == j).any() else centroids[j] for j in range(k)]
-        )
-    return np.asarray(centroids)
-
-
-def fit_style_clusters(history: StyleVectors, max_k: int = 5, seed: int = 0) -> StyleClusters:
-    """KMeans over unit history vectors; radius = distance of the farthest member."""
-    k = min(clusters_for(len(history), max_k), len(history))
-    centroids = _kmeans(history, k, seed)
-    dist = np.linalg.norm(history[:, None].astype(np.float64) - centroids[None], axis=2)
-    labels = dist.argmin(1)
-    radii = np.array([dist[labels == j, j].max(initial=0.0) for j in range(k)])
-    return StyleClusters(centroids.astype(np.float32), radii)
-
-
-def cluster_boost(
-    clusters: StyleClusters, candidates: StyleVectors, beta: float = 0.3
-) -> FloatArray:
-    """PerSRV factor 1 + beta * cos(centroid, candidate), best cluster within radius; else 1."""
-    dist = np.linalg.norm(candidates[:, None] - clusters.centroids[None], axis=2)
-    cos = candidates @ unit(clusters.centroids).T
-    boosts = np.where(dist <= clusters.radii[None] + 1e-6, 1.0 + beta * cos, 1.0)
-    return np.asarray(boosts.max(axis=1), dtype=np.float64)
