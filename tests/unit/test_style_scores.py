@@ -7,7 +7,7 @@ import pytest
 
 from engine.personalize import HistoryItem, Profile, StyleMatrix, build_profile, style_scores
 from engine.settings import PersonalizationSettings
-from engine.understanding.style import unit as unit_rows
+from engine.understanding.style.handcrafted import unit as unit_rows
 
 NOW = datetime.now(UTC)
 

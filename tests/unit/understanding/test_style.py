@@ -1,4 +1,4 @@
-"""Style embedders: real EfficientNet-Lite0 weights, and a tiny CLIP built here."""
+"""Style: handcrafted features, real EfficientNet-Lite0 weights, and a tiny CLIP built here."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -13,17 +13,19 @@ from engine.errors import ConfigError
 from engine.personalize import Profile, StyleMatrix, style_scores
 from engine.settings import PersonalizationSettings
 from engine.understanding.style import (
-    BLOCK_WEIGHTS,
     ClipImageEmbedder,
     EfficientNetLiteEmbedder,
     StyleEmbedder,
     StyleError,
     StyleSettings,
     StyleVectors,
+    make_style_embedder,
+)
+from engine.understanding.style.efficientnet import BLOCK_WEIGHTS
+from engine.understanding.style.handcrafted import (
     alpha_stats,
     edge_stats,
     handcrafted_blocks,
-    make_style_embedder,
     opaque_mask,
     palette_features,
     rgba_array,
