@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from engine.decoders import decode_tgs, decode_webm
 from engine.errors import MediaError
 from engine.frames import DecodedMedia, FrameDecoder, representative_index
+from engine.imaging import shrink_to_fit
 
 PREVIEW_MAX_SIDE = 512
 
@@ -76,8 +77,7 @@ def content_hash(data: bytes) -> str:
 
 def render_preview(frame: Image.Image) -> bytes:
     """A PNG preview, at most PREVIEW_MAX_SIDE on its longer side."""
-    preview = frame.copy()
-    preview.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+    preview = shrink_to_fit(frame, PREVIEW_MAX_SIDE)
     out = io.BytesIO()
     preview.save(out, "PNG", compress_level=6)
     return out.getvalue()

@@ -30,6 +30,7 @@ from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.errors import ConfigError, MediaError, StickerbotError
+from engine.imaging import enlarge_to, on_background
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -121,19 +122,7 @@ def flatten(image: Image.Image, background: Background = "auto") -> Image.Image:
     rgba = image.convert("RGBA")
     if background == "auto":
         background = "black" if light_edged(rgba) else "white"
-    canvas = Image.new("RGBA", rgba.size, background)
-    canvas.alpha_composite(rgba)
-    return canvas.convert("RGB")
-
-
-def upscale(image: Image.Image, min_side: int) -> Image.Image:
-    """Enlarge an image whose longer side is below `min_side`; text strokes stay detectable."""
-    longer = max(image.size)
-    if longer >= min_side:
-        return image
-    scale = min_side / longer
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC)
+    return on_background(rgba, background)
 
 
 def _bundled(name: str) -> Path:
@@ -197,7 +186,7 @@ class RapidOcrReader:
         """Recognise the text lines of one sticker frame (any mode; RGBA is flattened first)."""
         if image.width < 1 or image.height < 1:
             raise MediaError("cannot read text from an empty image")
-        prepared = upscale(flatten(image, self.settings.background), self.settings.det_side)
+        prepared = enlarge_to(flatten(image, self.settings.background), self.settings.det_side)
         try:
             output = self._load()(prepared)
         except Exception as exc:  # models load on first use; onnxruntime raises bare types

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from engine.imaging import unit_rows
 from engine.personalize import HistoryItem, Profile, StyleMatrix, build_profile, style_scores
 from engine.settings import PersonalizationSettings
-from engine.understanding.style.handcrafted import unit as unit_rows
 
 NOW = datetime.now(UTC)
 

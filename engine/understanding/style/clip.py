@@ -9,8 +9,11 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import ConfigError
-from engine.understanding.style.handcrafted import unit
+from engine.imaging import on_background, unit_rows
 from engine.understanding.style.types import StyleError, StyleVectors
+
+# Transparent pixels become mid grey: neither a light nor a dark chat theme.
+GREY = (128, 128, 128, 255)
 
 
 @dataclass(frozen=True)
@@ -58,18 +61,11 @@ class ClipImageEmbedder:
     def _embed_batch(self, clip: _Clip, images: Sequence[Image.Image]) -> StyleVectors:
         import torch
 
-        rgb = [_grey_rgb(image) for image in images]
+        rgb = [on_background(image, GREY) for image in images]
         inputs = clip.processor(images=rgb, return_tensors="pt").to(self._device)
         with torch.inference_mode():
             embeds = clip.model(pixel_values=inputs["pixel_values"]).image_embeds
-        return unit(embeds.float().cpu().numpy())
-
-
-def _grey_rgb(image: Image.Image) -> Image.Image:
-    rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
-    canvas.alpha_composite(rgba)
-    return canvas.convert("RGB")
+        return unit_rows(embeds.float().cpu().numpy())
 
 
 def _load_clip(model_id: str, device: str) -> _Clip:

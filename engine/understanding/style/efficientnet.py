@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import ConfigError
+from engine.imaging import unit_rows
 from engine.understanding.style.handcrafted import (
     GRADIENT_BINS,
     PALETTE_DIM,
@@ -16,7 +17,6 @@ from engine.understanding.style.handcrafted import (
     handcrafted_blocks,
     on_grey,
     rgba_array,
-    unit,
 )
 from engine.understanding.style.types import FloatArray, StyleVectors
 
@@ -29,9 +29,10 @@ BLOCK_WEIGHTS = {"gram": 1.0, "channels": 1.0, "palette": 1.0, "texture": 0.6, "
 def combine_blocks(blocks: Sequence[dict[str, FloatArray]]) -> StyleVectors:
     """Each block L2-normalised and weighted by BLOCK_WEIGHTS, concatenated, L2-normalised."""
     parts = [
-        BLOCK_WEIGHTS[name] * unit(np.stack([b[name] for b in blocks])) for name in BLOCK_WEIGHTS
+        BLOCK_WEIGHTS[name] * unit_rows(np.stack([b[name] for b in blocks]))
+        for name in BLOCK_WEIGHTS
     ]
-    return unit(np.concatenate(parts, axis=1))
+    return unit_rows(np.concatenate(parts, axis=1))
 
 
 def gram_dim(channels: int) -> int:
@@ -124,7 +125,7 @@ class EfficientNetLiteEmbedder:
         with torch.inference_mode():
             if self.mode == "pooled":
                 pooled = model.extract_features(x).mean(dim=(2, 3))
-                return unit(pooled.cpu().numpy())
+                return unit_rows(pooled.cpu().numpy())
             cnn = _cnn_style_blocks(model, x, alpha.to(self._device))
         blocks = [cnn_b | handcrafted_blocks(im) for cnn_b, im in zip(cnn, images, strict=True)]
         return combine_blocks(blocks)

@@ -4,7 +4,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from engine.understanding.style.types import FloatArray, StyleVectors
+from engine.imaging import square_rgba
+from engine.understanding.style.types import FloatArray
 
 NEUTRAL_GREY = 0.5  # transparent pixels become mid grey: neither a light nor a dark chat theme
 ANALYSIS_SIDE = 128  # colour and edge statistics are taken at one fixed scale
@@ -13,23 +14,6 @@ PALETTE_DIM = 512  # the 4096-bin palette is count-sketched to this many dimensi
 GRADIENT_BINS = (-1.0, 0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5, 256.0)  # in 8-bit levels
 SOFT_BINS = 8
 STAT_COUNT = 15  # colour_stats 7 + edge_stats 4 + alpha_stats 4, each soft-binned
-
-
-def unit(x: npt.ArrayLike) -> StyleVectors:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    arr = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
-    return np.asarray(arr / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def square_rgba(image: Image.Image, side: int) -> Image.Image:
-    """RGBA, padded with transparency to a square and resized to side x side."""
-    rgba = image.convert("RGBA")
-    longest = max(rgba.size)
-    # Padding keeps the aspect ratio: stretching would change stroke widths, a style cue.
-    canvas = Image.new("RGBA", (longest, longest), (0, 0, 0, 0))
-    canvas.paste(rgba, ((longest - rgba.width) // 2, (longest - rgba.height) // 2))
-    return canvas if longest == side else canvas.resize((side, side), Image.Resampling.BICUBIC)
 
 
 def rgba_array(image: Image.Image, side: int) -> FloatArray:

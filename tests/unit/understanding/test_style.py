@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from engine.errors import ConfigError
+from engine.imaging import unit_rows
 from engine.personalize import Profile, StyleMatrix, style_scores
 from engine.settings import PersonalizationSettings
 from engine.understanding.style import (
@@ -30,9 +31,7 @@ from engine.understanding.style.handcrafted import (
     palette_features,
     rgba_array,
     soft_bins,
-    square_rgba,
     texture_features,
-    unit,
 )
 
 SAMPLE = Path(__file__).parents[3] / "engine" / "data" / "sample"
@@ -106,14 +105,6 @@ class TestSettings:
 
 
 class TestImagePreparation:
-    def test_non_square_is_padded_not_stretched(self) -> None:
-        wide = Image.new("RGBA", (200, 100), (255, 0, 0, 255))
-        square = square_rgba(wide, 64)
-        alpha = np.asarray(square)[..., 3]
-        assert square.size == (64, 64)
-        assert alpha[:14].max() == 0 and alpha[50:].max() == 0  # transparent bands
-        assert alpha[20:44].min() == 255
-
     def test_palette_mode_and_rgb_inputs_are_accepted(self) -> None:
         assert rgba_array(Image.new("P", (10, 20)), 32).shape == (32, 32, 4)
         assert rgba_array(Image.new("RGB", (50, 50), "blue"), 32)[..., 3].min() == 1.0
@@ -137,7 +128,7 @@ class TestHandcraftedFeatures:
         p_left, p_right = (palette_features(rgba_array(i, 64)) for i in (left, right))
         p_blue = palette_features(rgba_array(blue, 64))
         assert np.allclose(p_left, p_right)
-        assert float(unit(p_left) @ unit(p_blue)) < 0.5
+        assert float(unit_rows(p_left) @ unit_rows(p_blue)) < 0.5
 
     def test_texture_tells_flat_fill_from_shading(self) -> None:
         flat = texture_features(rgba_array(Image.new("RGBA", (64, 64), "red"), 64))
