@@ -153,7 +153,16 @@ class RapidOcrReader:
         """Package version and model files, to record which reader produced an annotation."""
         det = Path(self._params["Det.model_path"]).stem
         rec = Path(self._params["Rec.model_path"]).stem
-        return f"rapidocr-{metadata.version('rapidocr')}/{det}+{rec}"
+        keys = self._params.get("Rec.rec_keys_path")
+        with_keys = f"+{Path(keys).stem}" if keys else ""
+        return f"rapidocr-{metadata.version('rapidocr')}/{det}+{rec}{with_keys}"
+
+    @property
+    def version(self) -> str:
+        """The settings that change what is read; `threads` only changes the speed."""
+        s = self.settings
+        scores = f"min_score={s.min_score}/{s.min_score_single_char}"
+        return f"{scores},bg={s.background},side={s.det_side},cls={int(s.use_angle_cls)}"
 
     def _rapidocr_params(self) -> dict[str, Any]:
         s = self.settings

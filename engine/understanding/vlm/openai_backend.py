@@ -107,7 +107,10 @@ class OpenAiVlmAnnotator:
         self._concurrency = max(1, concurrency)
         self._prompt = build_prompt(keyword_language)
         self._max_keywords = max_keywords_for(keyword_language)
-        self.version = f"openai:{model}:{prompt_tag(self._prompt)}"
+        # The token budget changes the answers; the endpoint's address is left out, since the
+        # served model's name says which model answers.
+        generation = f"max_new_tokens={max_new_tokens}"
+        self.version = f"openai:{model}:{prompt_tag(self._prompt)}:{generation}"
 
     def __enter__(self) -> "OpenAiVlmAnnotator":
         return self

@@ -114,7 +114,10 @@ class TransformersVlmAnnotator:
         self._prompt = build_prompt(keyword_language)
         self._max_keywords = max_keywords_for(keyword_language)
         with_adapter = f"+{adapter}" if adapter else ""
-        self.version = f"transformers:{model}{with_adapter}:{prompt_tag(self._prompt)}"
+        # Precision and the token budget change the answers; the device only moves the same
+        # computation, and a move to other hardware must not re-annotate the library.
+        generation = f"dtype={dtype},max_new_tokens={max_new_tokens}"
+        self.version = f"transformers:{model}{with_adapter}:{prompt_tag(self._prompt)}:{generation}"
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()

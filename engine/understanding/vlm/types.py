@@ -54,7 +54,7 @@ class VlmAnnotation:
 
 
 class VlmAnnotator(Protocol):
-    """Describes sticker images; `version` changes whenever model, adapter or prompt change."""
+    """Describes sticker images; `version` changes with whatever changes the answers."""
 
     name: str
     version: str

@@ -17,7 +17,7 @@ from engine.understanding.vlm import (
 )
 
 
-def test_version_follows_model_adapter_and_prompt(tmp_path: Path) -> None:
+def test_version_follows_model_adapter_prompt_and_generation(tmp_path: Path) -> None:
     def version(**options: Any) -> str:
         return TransformersVlmAnnotator(str(tmp_path / "m"), **options).version
 
@@ -26,6 +26,8 @@ def test_version_follows_model_adapter_and_prompt(tmp_path: Path) -> None:
     assert version(keyword_language="German") != base
     assert version(adapter=str(tmp_path / "lora")) != base
     assert str(tmp_path / "lora") in version(adapter=str(tmp_path / "lora"))
+    assert version(max_new_tokens=64) != base and version(dtype="bfloat16") != base
+    assert version(device="cpu", batch_size=1) == base  # speed, not answers
 
 
 def test_adapter_without_peft_is_a_config_error(
