@@ -4,6 +4,7 @@ Each stage's output is stored per (sticker, source) with the stage's model and v
 that is killed mid-batch redoes only the uncommitted batch, and changing a model re-annotates.
 """
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -23,6 +24,10 @@ from engine.types import AnnotateReport
 from engine.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+
+# The lengths of `Annotation.model` and `Annotation.version` (engine/schema.py).
+MODEL_CHARS = 256
+VERSION_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,20 @@ class Stage(Protocol):
         ...
 
 
+def fitted(text: str, limit: int) -> str:
+    """`text` if it fits a column of `limit` characters, else its head and a digest of all of it."""
+    if len(text) <= limit:
+        return text
+    # A model path and a prompt tag can outgrow the column; the digest keeps keys distinct.
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{text[: limit - len(digest) - 1]}~{digest}"
+
+
+def stored_key(stage: Stage) -> tuple[str, str]:
+    """The (model, version) that the database holds for a stage's annotations."""
+    return fitted(stage.model, MODEL_CHARS), fitted(stage.version, VERSION_CHARS)
+
+
 Progress = Callable[[int, int], None]
 
 
@@ -97,13 +116,10 @@ class AnnotationPipeline:
             for sticker_id, source, model, version in rows:
                 done[sticker_id][source] = (model, version)
             ids = list(s.scalars(select(Sticker.id).order_by(Sticker.id)))
+        keys = {st.source: stored_key(st) for st in self.stages}
         todo: dict[int, list[Stage]] = {}
         for sticker_id in ids:
-            need = [
-                st
-                for st in self.stages
-                if done[sticker_id].get(st.source) != (st.model, st.version)
-            ]
+            need = [st for st in self.stages if done[sticker_id].get(st.source) != keys[st.source]]
             if need:
                 todo[sticker_id] = need
         return todo
@@ -181,12 +197,8 @@ def _upsert(s: Session, sticker_id: int, stage: Stage, result: StageResult) -> N
     if row is None:
         row = Annotation(sticker_id=sticker_id, source=stage.source)
         s.add(row)
-    row.model, row.version, row.fields, row.updated_at = (
-        stage.model,
-        stage.version,
-        result.fields,
-        utcnow(),
-    )
+    row.model, row.version = stored_key(stage)
+    row.fields, row.updated_at = result.fields, utcnow()
     if result.nsfw_score is not None:
         sticker = s.get(Sticker, sticker_id)
         if sticker is not None:

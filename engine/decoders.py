@@ -1,8 +1,8 @@
 """Decoders of Telegram's animated (TGS: gzipped Lottie) and video (WEBM) stickers.
 
-`engine.media` looks these up lazily, so this module may import it freely. Lottie is rendered by
-rlottie in a child process: crafted animations crash or exhaust it (a self-referencing precomp
-segfaults it), and a crash there must cost one sticker, not the bot.
+`engine.media` dispatches to them by sniffed format. Lottie is rendered by rlottie in a child
+process: crafted animations crash or exhaust it (a self-referencing precomp segfaults it), and a
+crash there must cost one sticker, not the bot.
 """
 
 import importlib.util
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine.errors import MediaError, UnsupportedFormatError
-from engine.media import DecodedMedia, representative_index
+from engine.frames import DecodedMedia, representative_index
+from engine.imaging import scaled_size
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -50,7 +51,7 @@ def decode_tgs(data: bytes, max_pixels: int) -> DecodedMedia:
         raise UnsupportedFormatError("animated (TGS) stickers need the rlottie-python package")
     doc = parse_lottie(gunzip_bounded(data, LOTTIE_MAX_JSON_BYTES))
     width, height, frames = lottie_facts(doc, max_pixels)
-    size = fit_size(width, height, LOTTIE_RENDER_SIDE)
+    size = scaled_size(width, height, LOTTIE_RENDER_SIDE)
     # Lottie frames are rendered by number, so any frame costs the same: take the middle one.
     index = representative_index(frames, 0)
     canonical = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
@@ -106,12 +107,6 @@ def _number(doc: dict[str, object], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MediaError(f"animated sticker is not a Lottie animation ({key!r} is not a number)")
     return float(value)
-
-
-def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
-    """`width` x `height` scaled so that the longer side is `side`."""
-    scale = side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def render_lottie_isolated(lottie_json: bytes, size: tuple[int, int], index: int) -> Image.Image:

@@ -13,8 +13,9 @@ from engine.errors import (
     StickerbotError,
     StickerNotFoundError,
 )
+from engine.frames import DecodedMedia
 from engine.ingest import ImportItem
-from engine.media import DecodedMedia, MediaStore, content_hash, decode_media, render_preview
+from engine.media import MediaStore, content_hash, decode_media, render_preview
 from engine.schema import Interaction, Pack, Sticker, UserProfile
 from engine.settings import IngestSettings
 from engine.storage import Database

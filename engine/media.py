@@ -5,32 +5,16 @@ import io
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from engine.decoders import decode_tgs, decode_webm
 from engine.errors import MediaError
+from engine.frames import DecodedMedia, FrameDecoder, representative_index
+from engine.imaging import shrink_to_fit
 
 PREVIEW_MAX_SIDE = 512
-# Reaching a later frame of a GIF, APNG, WEBP or video decodes every frame before it; a 20 MB
-# animation can hold hours of that. Past this many pixels decoded, an earlier frame is taken.
-SEEK_PIXEL_BUDGET = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class DecodedMedia:
-    """A representative RGBA frame and facts about the original file."""
-
-    format: str
-    frame: Image.Image
-    width: int
-    height: int
-    frame_count: int
-
-
-FrameDecoder = Callable[[bytes, int], DecodedMedia]
 
 
 def sniff_format(data: bytes) -> str:
@@ -48,18 +32,6 @@ def sniff_format(data: bytes) -> str:
     if data.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm"
     raise MediaError("not a supported sticker image (PNG, WEBP, JPEG, GIF, TGS or WEBM)")
-
-
-def representative_index(frame_count: int, frame_pixels: int) -> int:
-    """The frame that stands for an animation: the middle one, within the seek budget.
-
-    `frame_pixels` is what decoding one earlier frame costs; 0 where frames are random access.
-    """
-    # The first frame of an animation is often blank; the middle one shows the sticker.
-    index = frame_count // 2 if frame_count > 2 else 0
-    if frame_pixels > 0:
-        index = min(index, SEEK_PIXEL_BUDGET // frame_pixels)
-    return index
 
 
 def _decode_raster(data: bytes, max_pixels: int) -> DecodedMedia:
@@ -80,26 +52,14 @@ def _decode_raster(data: bytes, max_pixels: int) -> DecodedMedia:
     return DecodedMedia(fmt, frame, image.width, image.height, frames)
 
 
-def _decode_tgs(data: bytes, max_pixels: int) -> DecodedMedia:
-    from engine.decoders import decode_tgs  # lazily: engine.decoders imports this module
-
-    return decode_tgs(data, max_pixels)
-
-
-def _decode_webm(data: bytes, max_pixels: int) -> DecodedMedia:
-    from engine.decoders import decode_webm  # lazily: engine.decoders imports this module
-
-    return decode_webm(data, max_pixels)
-
-
 # One decoder per sniffed format; APNG is a PNG and animated WEBP a WEBP to Pillow.
 DECODERS: dict[str, FrameDecoder] = {
     "png": _decode_raster,
     "webp": _decode_raster,
     "jpeg": _decode_raster,
     "gif": _decode_raster,
-    "tgs": _decode_tgs,
-    "webm": _decode_webm,
+    "tgs": decode_tgs,
+    "webm": decode_webm,
 }
 
 
@@ -117,8 +77,7 @@ def content_hash(data: bytes) -> str:
 
 def render_preview(frame: Image.Image) -> bytes:
     """A PNG preview, at most PREVIEW_MAX_SIDE on its longer side."""
-    preview = frame.copy()
-    preview.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+    preview = shrink_to_fit(frame, PREVIEW_MAX_SIDE)
     out = io.BytesIO()
     preview.save(out, "PNG", compress_level=6)
     return out.getvalue()

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from sklearn.cluster import KMeans
 from sqlalchemy import func, select
 
+from engine.imaging import unit_rows
 from engine.recall import Candidate
 from engine.schema import Interaction, UserProfile, utcnow
 from engine.settings import PersonalizationSettings
@@ -53,8 +54,7 @@ class StyleMatrix:
             # look); subtracting the library mean leaves what sets a style apart. Measured on the
             # dev data (scripts/measure_style.py): Hit@1 of the preferred style 0.895 -> 0.939.
             matrix = matrix - matrix.mean(axis=0, keepdims=True)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True) if len(ids) else np.ones((0, 1))
-        self.vectors = np.asarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+        self.vectors = unit_rows(matrix)
 
     def rows(self, ids: Sequence[int]) -> tuple[list[int], Matrix]:
         """The ids that have an embedding, and their vectors."""
@@ -98,10 +98,11 @@ def build_profile(
         return Profile(tuple(weighted))
     k = max(1, min(cfg.kmeans_max_k, len(ids) // cfg.kmeans_items_per_cluster))
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
-    centroids = km.cluster_centers_ / np.maximum(
-        np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12
-    )
-    dists = np.linalg.norm(vectors - centroids[km.labels_], axis=1)
+    centroids = unit_rows(km.cluster_centers_)
+    # Radii in float64, as `_persrv_scores` measures distances: in float32 the member that sets
+    # a radius could fall just outside it and lose its boost.
+    offsets = vectors.astype(np.float64) - centroids[km.labels_].astype(np.float64)
+    dists = np.linalg.norm(offsets, axis=1)
     radii = [float(dists[km.labels_ == c].max(initial=0.0)) for c in range(k)]
     return Profile(tuple(weighted), tuple(tuple(map(float, c)) for c in centroids), tuple(radii))
 

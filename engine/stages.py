@@ -1,4 +1,9 @@
-"""Annotation stages: the understanding components wrapped for the annotation pipeline."""
+"""Annotation stages: the understanding components wrapped for the annotation pipeline.
+
+Each stage's (model, version) is its staleness key: it names everything that changes the stage's
+output (model and its version, mode, input size, thresholds, prompt), so changing any of them
+re-annotates, and settings that change only speed (threads, batch sizes, device) do not.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,8 +11,8 @@ from dataclasses import dataclass
 from engine.annotate import Stage, StageResult, StickerImage
 from engine.settings import UnderstandingSettings
 from engine.understanding.nsfw import NsfwScorer, OpenNsfwScorer
-from engine.understanding.ocr import OcrSettings, RapidOcrReader, TextReader
-from engine.understanding.style import StyleEmbedder, StyleSettings, make_style_embedder
+from engine.understanding.ocr import RapidOcrReader, TextReader
+from engine.understanding.style import StyleEmbedder, make_style_embedder
 from engine.understanding.vlm import VlmAnnotator, make_vlm_annotator
 
 
@@ -16,8 +21,8 @@ class OcrStage:
     """Text printed on the sticker, into the `ocr` document field."""
 
     reader: TextReader
-    model: str
-    version: str = "1"
+    model: str  # the OCR package and model files
+    version: str  # the settings that change what is read (`RapidOcrReader.version`)
     source: str = "ocr"
 
     def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
@@ -44,7 +49,7 @@ class VlmStage:
 
     @property
     def version(self) -> str:
-        """Changes with the model, adapter or prompt."""
+        """Changes with the model, adapter, prompt and generation settings."""
         return self.annotator.version
 
     def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
@@ -53,19 +58,14 @@ class VlmStage:
         return [StageResult(fields=a.document_fields()) for a in annotations]
 
 
-def ocr_stage(settings: OcrSettings) -> Stage:
-    """The OCR stage; its version covers the settings that change what is read."""
-    reader = RapidOcrReader(settings)
-    version = f"min_score={settings.min_score},bg={settings.background},side={settings.det_side}"
-    return OcrStage(reader, reader.model_name, version)
-
-
 @dataclass
 class NsfwStage:
     """The NSFW probability; search hides stickers above the configured threshold."""
 
     scorer: NsfwScorer
-    model: str
+    model: str  # the model package and its version: it holds the weights and preprocessing
+    # The threshold applies at search time and batch size and threads change only speed, so
+    # the score of an image depends on the model alone; bump this when our compositing changes.
     version: str = "1"
     source: str = "nsfw"
 
@@ -80,9 +80,13 @@ class StyleStage:
     """The style embedding, stored in the `sticker_style` vector collection."""
 
     embedder: StyleEmbedder
-    model: str
     version: str = "1"
     source: str = "style"
+
+    @property
+    def model(self) -> str:
+        """The embedder's name: backend, mode, input side or CLIP model, feature version."""
+        return self.embedder.name
 
     def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
         """Embed the batch."""
@@ -95,7 +99,8 @@ def make_stages(cfg: UnderstandingSettings, only: Sequence[str] | None = None) -
     wanted = [s for s in cfg.stages if only is None or s in only]
     stages: list[Stage] = []
     if "ocr" in wanted:
-        stages.append(ocr_stage(cfg.ocr))
+        reader = RapidOcrReader(cfg.ocr)
+        stages.append(OcrStage(reader, reader.model_name, reader.version))
     vlm = make_vlm_annotator(cfg.vlm) if "vlm" in wanted else None
     if vlm is not None:
         stages.append(VlmStage(vlm))
@@ -103,11 +108,5 @@ def make_stages(cfg: UnderstandingSettings, only: Sequence[str] | None = None) -
         scorer = OpenNsfwScorer(cfg.nsfw)
         stages.append(NsfwStage(scorer, scorer.model_name))
     if "style" in wanted:
-        stages.append(StyleStage(make_style_embedder(cfg.style), _style_name(cfg.style)))
+        stages.append(StyleStage(make_style_embedder(cfg.style)))
     return stages
-
-
-def _style_name(cfg: StyleSettings) -> str:
-    if cfg.backend == "clip":
-        return f"clip:{cfg.model}"
-    return f"efficientnet-lite0:{cfg.mode}"

@@ -84,9 +84,7 @@ class Vocabulary:
 
     def suggestion(self, phrase: str, own: bool = False) -> Suggestion:
         """A phrase with its counts."""
-        return Suggestion(
-            phrase, self._stickers.get(phrase, 0), self._chosen.get(phrase, 0), own
-        )
+        return Suggestion(phrase, self._stickers.get(phrase, 0), self._chosen.get(phrase, 0), own)
 
     def complete(self, text: str, limit: int) -> list[Suggestion]:
         """The best `limit` phrases completing normalised `text` (the most useful if empty)."""

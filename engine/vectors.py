@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.embedding import Vectors
+from engine.imaging import unit_rows
 from engine.settings import VectorSettings
 
 
@@ -102,7 +103,7 @@ class MemoryVectorIndex:
             return []
         ids = np.fromiter(self._vectors, dtype=np.int64)
         matrix = np.stack(list(self._vectors.values()))
-        sims = _unit(matrix) @ _unit(np.asarray(vector, dtype=np.float32).reshape(-1))
+        sims = unit_rows(matrix) @ unit_rows(np.asarray(vector, dtype=np.float32).reshape(-1))
         order = np.argsort(-sims, kind="stable")[:k]
         return [(int(ids[j]), float(sims[j])) for j in order]
 
@@ -113,11 +114,6 @@ class MemoryVectorIndex:
     def count(self) -> int:
         """How many vectors are stored."""
         return len(self._vectors)
-
-
-def _unit(x: Vectors) -> Vectors:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.asarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def chroma_client(settings: VectorSettings, data_dir: Path) -> Any:

@@ -1,9 +1,11 @@
-"""Measure style embedders on the personalization question of DESIGN.md 2.3.
+"""Measure style embedders with the ranking code the bot runs (engine/personalize.py).
 
 Simulated users each prefer one style and have a history of H stickers (round(0.1 H) of them in
 other styles) drawn from one random half of the emoji. For held-out emoji of the other half, the
-5 relevant candidates (the same emoji in the 5 styles) are ranked by a style score alone; the table
-gives Hit@1 of the preferred style (chance 0.2, ties share the credit).
+5 relevant candidates (the same emoji in the 5 styles) enter `personalize` with equal relevance,
+so the style boost alone orders them; the table gives Hit@1 of the preferred style for each rule
+of `PersonalizationSettings` (chance 0.2, ties share the credit), on raw and library-centred
+style vectors (`StyleMatrix(centre=...)`).
 
 Run from the repository root:
     python scripts/measure_style.py ../shared/data/stickers-dev [--cache /tmp/style-cache]
@@ -13,36 +15,35 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from engine.understanding.style import (
-    EfficientNetLiteEmbedder,
-    StyleClusters,
-    StyleEmbedder,
-    StyleVectors,
-    centred,
-    cluster_boost,
-    fit_style_clusters,
-    knn_similarity,
-    library_mean,
-    mean_similarity,
-    unit,
-)
+from engine.personalize import HistoryItem, Profile, StyleMatrix, build_profile, personalize
+from engine.recall import Candidate
+from engine.settings import PersonalizationSettings
+from engine.understanding.style import EfficientNetLiteEmbedder, StyleEmbedder, StyleVectors
 
 HISTORY_SIZES = (3, 10, 30)
 NOISE = 0.1  # share of history items in other styles: users sometimes send other stickers
 
-Score = Callable[[StyleVectors, StyleVectors], np.ndarray]
+# Every history item used once, just now: recency weights are equal, so the rules differ only
+# in how they compare styles.
+USED_AT = datetime.now(UTC)
+RULES = {
+    "similarity": PersonalizationSettings(rule="similarity"),
+    "knn k=1": PersonalizationSettings(rule="knn", knn_k=1),
+    "knn k=3": PersonalizationSettings(rule="knn", knn_k=3),
+    "persrv": PersonalizationSettings(rule="persrv"),
+}
 
 
 @dataclass
 class Counter:
-    """How often the PerSRV rule boosted no candidate at all."""
+    """How often a rule boosted no candidate at all (PerSRV: none inside a cluster radius)."""
 
     none_boosted: int = 0
     queries: int = 0
@@ -56,6 +57,15 @@ class Dataset:
     hexcodes: list[str]
     styles: list[str]
     row: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class Runs:
+    """How many simulated users and queries per user, and the no-boost counter of a block."""
+
+    users: int
+    queries: int
+    counter: Counter = field(default_factory=Counter)
 
 
 def load_dataset(root: Path) -> Dataset:
@@ -88,40 +98,6 @@ def embed_all(embedder: StyleEmbedder, files: list[Path], cache: Path | None) ->
     return vectors
 
 
-def persrv_rule(counter: Counter) -> Score:
-    """PerSRV: boost within a cluster radius by cos to its centroid; base scores are equal."""
-
-    fitted: dict[bytes, StyleClusters] = {}
-
-    def score(history: StyleVectors, candidates: StyleVectors) -> np.ndarray:
-        key = history.tobytes()  # one fit per user, not per query
-        if key not in fitted:
-            fitted.clear()
-            fitted[key] = fit_style_clusters(history)
-        boost = cluster_boost(fitted[key], candidates)
-        counter.queries += 1
-        counter.none_boosted += int(np.all(boost == 1.0))
-        return boost
-
-    return score
-
-
-def cos_to_mean(history: StyleVectors, candidates: StyleVectors) -> np.ndarray:
-    """Cosine to the normalised mean history vector."""
-    return np.asarray(candidates @ unit(history.mean(axis=0)))
-
-
-def rules(counter: Counter) -> dict[str, Score]:
-    """The scoring rules under comparison."""
-    return {
-        "(a) mean cos": mean_similarity,
-        "(b) cos to mean": cos_to_mean,
-        "(c) PerSRV": persrv_rule(counter),
-        "(d) kNN max": lambda h, c: knn_similarity(h, c, 1),
-        "(d) kNN top3": lambda h, c: knn_similarity(h, c, 3),
-    }
-
-
 def user_history(
     data: Dataset, rng: np.random.Generator, size: int
 ) -> tuple[int, list[int], np.ndarray]:
@@ -139,38 +115,49 @@ def user_history(
     return preferred, rows, order[half:]
 
 
+def boosted_scores(
+    styles: StyleMatrix, profile: Profile, candidates: list[int], cfg: PersonalizationSettings
+) -> np.ndarray:
+    """The candidates' scores after `personalize`, in candidate order."""
+    ranked = personalize([Candidate(row, 1.0) for row in candidates], profile, styles, cfg)
+    score = {c.sticker_id: c.score for c in ranked}
+    return np.array([score[row] for row in candidates])
+
+
 def hit_at_1(
-    data: Dataset, vectors: StyleVectors, score: Score, size: int, users: int, queries: int
+    data: Dataset, styles: StyleMatrix, cfg: PersonalizationSettings, size: int, runs: Runs
 ) -> float:
     """Mean Hit@1 of the preferred style over simulated users (fixed seeds)."""
     credit, total = 0.0, 0
-    for user in range(users):
+    for user in range(runs.users):
         rng = np.random.default_rng(user)
-        preferred, rows, held_out = user_history(data, rng, size)
-        history = vectors[rows]
-        for e in rng.choice(held_out, queries, replace=False):
-            candidates = vectors[[data.row[(data.hexcodes[e], s)] for s in data.styles]]
-            scores = score(history, candidates)
+        preferred, history, held_out = user_history(data, rng, size)
+        profile = build_profile([HistoryItem(row, 1, USED_AT) for row in history], styles, cfg)
+        for e in rng.choice(held_out, runs.queries, replace=False):
+            candidates = [data.row[(data.hexcodes[e], s)] for s in data.styles]
+            scores = boosted_scores(styles, profile, candidates, cfg)
             best = np.flatnonzero(scores >= scores.max() - 1e-9)
             credit += float(preferred in best) / len(best)
+            runs.counter.queries += 1
+            runs.counter.none_boosted += int(np.all(scores == 1.0))
             total += 1
     return credit / total
 
 
-def report(data: Dataset, name: str, vectors: StyleVectors, users: int, queries: int) -> None:
+def report(data: Dataset, name: str, vectors: StyleVectors, runs: Runs) -> None:
     """Print one table block: rules x history sizes, raw and library-centred vectors."""
-    for space, x in (("raw", vectors), ("centred", centred(vectors, library_mean(vectors)))):
-        for rule_name, rule in rules(counter := Counter()).items():
+    ids = list(range(len(vectors)))
+    for space, centre in (("raw", False), ("centred", True)):
+        styles = StyleMatrix(ids, vectors, centre=centre)
+        for rule_name, cfg in RULES.items():
             hits, none_boosted = [], []
             for size in HISTORY_SIZES:
-                counter.none_boosted = counter.queries = 0
-                hits.append(hit_at_1(data, x, rule, size, users, queries))
-                none_boosted.append(counter.none_boosted / max(counter.queries, 1))
+                runs.counter = Counter()
+                hits.append(hit_at_1(data, styles, cfg, size, runs))
+                none_boosted.append(runs.counter.none_boosted / max(runs.counter.queries, 1))
             cells = "  ".join(f"{v:6.3f}" for v in hits)
-            extra = ""
-            if counter.queries:  # only the PerSRV rule counts
-                extra = "  no boost " + " ".join(f"{v:.2f}" for v in none_boosted)
-            print(f"{name:10s} {space:8s} {rule_name:16s} {cells}{extra}", flush=True)
+            extra = "  no boost " + " ".join(f"{v:.2f}" for v in none_boosted)
+            print(f"{name:10s} {space:8s} {rule_name:12s} {cells}{extra}", flush=True)
 
 
 def main() -> None:
@@ -193,9 +180,9 @@ def main() -> None:
     }
     header = "  ".join(f"H={h:<4d}" for h in HISTORY_SIZES)
     print(f"\nHit@1 of the preferred style (chance {1 / len(data.styles):.2f})")
-    print(f"{'features':10s} {'vectors':8s} {'rule':16s} {header}")
+    print(f"{'features':10s} {'vectors':8s} {'rule':12s} {header}")
     for mode, vectors in embedded.items():
-        report(data, mode, vectors, args.users, args.queries)
+        report(data, mode, vectors, Runs(args.users, args.queries))
 
 
 if __name__ == "__main__":

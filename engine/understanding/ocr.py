@@ -29,7 +29,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.errors import ConfigError, MediaError, StickerbotError
+from engine.errors import ConfigError, MediaError, ModelError
+from engine.imaging import enlarge_to, on_background
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -43,7 +44,7 @@ BUNDLED_CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 LIGHT_EDGE_LUMINANCE = 200.0
 
 
-class OcrError(StickerbotError):
+class OcrError(ModelError):
     """The OCR models failed to load or to run."""
 
 
@@ -121,19 +122,7 @@ def flatten(image: Image.Image, background: Background = "auto") -> Image.Image:
     rgba = image.convert("RGBA")
     if background == "auto":
         background = "black" if light_edged(rgba) else "white"
-    canvas = Image.new("RGBA", rgba.size, background)
-    canvas.alpha_composite(rgba)
-    return canvas.convert("RGB")
-
-
-def upscale(image: Image.Image, min_side: int) -> Image.Image:
-    """Enlarge an image whose longer side is below `min_side`; text strokes stay detectable."""
-    longer = max(image.size)
-    if longer >= min_side:
-        return image
-    scale = min_side / longer
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC)
+    return on_background(rgba, background)
 
 
 def _bundled(name: str) -> Path:
@@ -164,7 +153,16 @@ class RapidOcrReader:
         """Package version and model files, to record which reader produced an annotation."""
         det = Path(self._params["Det.model_path"]).stem
         rec = Path(self._params["Rec.model_path"]).stem
-        return f"rapidocr-{metadata.version('rapidocr')}/{det}+{rec}"
+        keys = self._params.get("Rec.rec_keys_path")
+        with_keys = f"+{Path(keys).stem}" if keys else ""
+        return f"rapidocr-{metadata.version('rapidocr')}/{det}+{rec}{with_keys}"
+
+    @property
+    def version(self) -> str:
+        """The settings that change what is read; `threads` only changes the speed."""
+        s = self.settings
+        scores = f"min_score={s.min_score}/{s.min_score_single_char}"
+        return f"{scores},bg={s.background},side={s.det_side},cls={int(s.use_angle_cls)}"
 
     def _rapidocr_params(self) -> dict[str, Any]:
         s = self.settings
@@ -197,7 +195,7 @@ class RapidOcrReader:
         """Recognise the text lines of one sticker frame (any mode; RGBA is flattened first)."""
         if image.width < 1 or image.height < 1:
             raise MediaError("cannot read text from an empty image")
-        prepared = upscale(flatten(image, self.settings.background), self.settings.det_side)
+        prepared = enlarge_to(flatten(image, self.settings.background), self.settings.det_side)
         try:
             output = self._load()(prepared)
         except Exception as exc:  # models load on first use; onnxruntime raises bare types

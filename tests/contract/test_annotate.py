@@ -1,4 +1,5 @@
-"""The annotation pipeline is resumable: killed mid-run it loses and duplicates nothing."""
+"""The annotation pipeline is resumable (killed mid-run it loses and duplicates nothing) and
+redoes exactly the annotations whose stage key changed."""
 
 import io
 import os
@@ -15,13 +16,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from engine.annotate import AnnotationPipeline, StageResult, StickerImage
+from engine.annotate import AnnotationPipeline, Stage, StageResult, StickerImage
 from engine.ingest import ImportItem
 from engine.library import Library
 from engine.media import MediaStore
 from engine.schema import Annotation, Sticker
-from engine.settings import IngestSettings
+from engine.settings import IngestSettings, UnderstandingSettings
+from engine.stages import make_stages
 from engine.storage import Database, sqlite_url
+from engine.understanding.style import StyleSettings
 from engine.vectors import MemoryVectorIndex
 
 
@@ -116,6 +119,15 @@ def test_new_model_version_reannotates_and_revision_bumps(library: Library) -> N
     assert versions == Counter({"1": 45, "2": 5})
 
 
+def test_long_stage_keys_fit_their_columns_and_still_match(library: Library) -> None:
+    long_version = "transformers:/srv/models/" + "llava-1.5-7b-hf/" * 8  # longer than 64
+    AnnotationPipeline(library.db, library.media, [CountingStage(long_version)]).run()
+    with library.db.session() as s:
+        assert {len(v) for v in s.scalars(select(Annotation.version))} == {64}
+    again = CountingStage(long_version)
+    assert AnnotationPipeline(library.db, library.media, [again]).pending() == {}
+
+
 def test_unreadable_preview_is_reported_not_retried_forever(library: Library) -> None:
     with library.db.session() as s:
         victim = s.scalars(select(Sticker).order_by(Sticker.id)).first()
@@ -163,3 +175,30 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, library: Library) -> None:
     with library.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Annotation)) == 50
     assert sum(resumed.calls.values()) == 50 - partial
+
+
+def _style_stages(input_side: int) -> list[Stage]:
+    """The real style stage, built afresh as a restarted bot builds it."""
+    style = StyleSettings(input_side=input_side)
+    return make_stages(UnderstandingSettings(stages=("style",), style=style))
+
+
+def test_changing_the_style_input_side_redoes_every_vector(tmp_path: Path) -> None:
+    lib = Library(Database(sqlite_url(tmp_path)), MediaStore(tmp_path), IngestSettings())
+    items = [ImportItem(f"{r}.png", lambda r=r: _png(r)) for r in range(20, 260, 40)]
+    assert lib.import_items("p", items).added == 6
+    index = MemoryVectorIndex()
+
+    def run(input_side: int) -> int:
+        stages = _style_stages(input_side)
+        return AnnotationPipeline(lib.db, lib.media, stages, index).run().annotated
+
+    assert run(224) == 6
+    before = index.get([i for i, _ in _rows(lib)])
+    assert run(224) == 0  # unchanged settings: nothing is redone
+    assert run(128) == 6
+    after = index.get(list(before))
+    assert all(not np.allclose(before[i], after[i], atol=1e-4) for i in before)
+    with lib.db.session() as s:
+        assert set(s.scalars(select(Annotation.model))) == {"efficientnet-lite0:gram:128:v1"}
+    assert run(128) == 0

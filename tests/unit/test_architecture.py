@@ -135,7 +135,6 @@ def test_no_layering_violations() -> None:
     assert violations(sources()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine.decoders <-> engine.media: being split next")
 def test_no_import_cycles() -> None:
     assert cycles(graph(sources())) == []
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import engine.decoders
-import engine.media
+import engine.frames
 from engine.decoders import gunzip_bounded, has_decoder
 from engine.errors import MediaError, UnsupportedFormatError
 from engine.media import decode_media
@@ -213,7 +213,7 @@ class TestWebm:
         assert rgba(decoded.frame, (50, 20))[3] == 255
 
     def test_seek_budget_takes_an_earlier_frame(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(engine.media, "SEEK_PIXEL_BUDGET", 64 * 48)
+        monkeypatch.setattr(engine.frames, "SEEK_PIXEL_BUDGET", 64 * 48)
         decoded = decode_media(webm([RED, BLUE, RED, RED, RED]), MAX_PIXELS)
         assert decoded.frame_count == 5
         assert close(rgba(decoded.frame, (10, 20))[:3], BLUE[:3])

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import engine.frames
 import engine.media
 from engine.errors import MediaError, UnsupportedFormatError
+from engine.frames import representative_index
 from engine.media import (
     PREVIEW_MAX_SIDE,
     MediaStore,
     content_hash,
     decode_media,
     render_preview,
-    representative_index,
     sniff_format,
 )
 
@@ -125,7 +126,7 @@ class TestDecodeMedia:
         self, make_gif: ImageMaker, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
-        monkeypatch.setattr(engine.media, "SEEK_PIXEL_BUDGET", 8 * 8)  # one 8x8 frame
+        monkeypatch.setattr(engine.frames, "SEEK_PIXEL_BUDGET", 8 * 8)  # one 8x8 frame
         decoded = decode_media(make_gif(colors, (8, 8)), MAX_PIXELS)
         assert decoded.frame_count == 5
         assert decoded.frame.getpixel((0, 0)) == (0, 255, 0, 255)  # frame 1, not 2
@@ -214,7 +215,7 @@ class TestRepresentativeIndex:
         assert representative_index(frames, 0) == index
 
     def test_budget_caps_the_seek(self) -> None:
-        budget = engine.media.SEEK_PIXEL_BUDGET
+        budget = engine.frames.SEEK_PIXEL_BUDGET
         assert representative_index(1000, budget // 10) == 10
         assert representative_index(1000, budget * 2) == 0
         assert representative_index(10, budget // 100) == 5

@@ -44,8 +44,7 @@ def test_an_exact_phrase_comes_before_its_completions() -> None:
     vocab = Vocabulary(
         sticker_counts([*DOCS, doc(6, "faces"), doc(7, "faces"), doc(8, "faces")]), {}
     )
-    assert [s.text for s in vocab.complete("face", 3)][0] == "face"
-    assert [s.text for s in vocab.complete("face", 3)][1] == "faces"
+    assert [s.text for s in vocab.complete("face", 2)] == ["face", "faces"]
 
 
 def test_crowd_picks_lift_a_phrase() -> None:

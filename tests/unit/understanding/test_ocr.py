@@ -18,7 +18,6 @@ from engine.understanding.ocr import (
     TextReader,
     flatten,
     light_edged,
-    upscale,
 )
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -174,12 +173,6 @@ def test_reader_applies_configured_thresholds() -> None:
     result = strict.read(image)
     assert (result.min_score, result.min_score_single_char) == (0.3, 0.4)
     assert result.text == "OK"
-
-
-def test_upscale_enlarges_only_small_images() -> None:
-    assert upscale(Image.new("RGB", (128, 64)), 320).size == (320, 160)
-    big = Image.new("RGB", (512, 512))
-    assert upscale(big, 320) is big
 
 
 def test_missing_model_file_is_a_config_error(tmp_path: Path) -> None:

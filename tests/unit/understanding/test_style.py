@@ -1,4 +1,4 @@
-"""Style embedders (real EfficientNet-Lite0 weights, a tiny CLIP built here) and style scores."""
+"""Style: handcrafted features, real EfficientNet-Lite0 weights, and a tiny CLIP built here."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -10,32 +10,28 @@ from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from engine.errors import ConfigError
+from engine.imaging import unit_rows
+from engine.personalize import Profile, StyleMatrix, style_scores
+from engine.settings import PersonalizationSettings
 from engine.understanding.style import (
-    BLOCK_WEIGHTS,
     ClipImageEmbedder,
     EfficientNetLiteEmbedder,
     StyleEmbedder,
     StyleError,
     StyleSettings,
     StyleVectors,
-    alpha_stats,
-    centred,
-    cluster_boost,
-    clusters_for,
-    edge_stats,
-    fit_style_clusters,
-    handcrafted_blocks,
-    knn_similarity,
-    library_mean,
     make_style_embedder,
-    mean_similarity,
+)
+from engine.understanding.style.efficientnet import BLOCK_WEIGHTS
+from engine.understanding.style.handcrafted import (
+    alpha_stats,
+    edge_stats,
+    handcrafted_blocks,
     opaque_mask,
     palette_features,
     rgba_array,
     soft_bins,
-    square_rgba,
     texture_features,
-    unit,
 )
 
 SAMPLE = Path(__file__).parents[3] / "engine" / "data" / "sample"
@@ -109,14 +105,6 @@ class TestSettings:
 
 
 class TestImagePreparation:
-    def test_non_square_is_padded_not_stretched(self) -> None:
-        wide = Image.new("RGBA", (200, 100), (255, 0, 0, 255))
-        square = square_rgba(wide, 64)
-        alpha = np.asarray(square)[..., 3]
-        assert square.size == (64, 64)
-        assert alpha[:14].max() == 0 and alpha[50:].max() == 0  # transparent bands
-        assert alpha[20:44].min() == 255
-
     def test_palette_mode_and_rgb_inputs_are_accepted(self) -> None:
         assert rgba_array(Image.new("P", (10, 20)), 32).shape == (32, 32, 4)
         assert rgba_array(Image.new("RGB", (50, 50), "blue"), 32)[..., 3].min() == 1.0
@@ -140,7 +128,7 @@ class TestHandcraftedFeatures:
         p_left, p_right = (palette_features(rgba_array(i, 64)) for i in (left, right))
         p_blue = palette_features(rgba_array(blue, 64))
         assert np.allclose(p_left, p_right)
-        assert float(unit(p_left) @ unit(p_blue)) < 0.5
+        assert float(unit_rows(p_left) @ unit_rows(p_blue)) < 0.5
 
     def test_texture_tells_flat_fill_from_shading(self) -> None:
         flat = texture_features(rgba_array(Image.new("RGBA", (64, 64), "red"), 64))
@@ -226,14 +214,16 @@ class TestEfficientNetLite:
         styles = sorted({r["style"] for r in rows})
         chosen = [r for r in rows if r["emoji"] in emoji]
         vectors = gram_embedder.embed([Image.open(SAMPLE / r["file"]) for r in chosen])
-        vectors = centred(vectors, library_mean(vectors))
+        matrix = StyleMatrix(range(len(chosen)), vectors)  # centred, as the bot ranks
         at = {(r["emoji"], r["style"]): i for i, r in enumerate(chosen)}
+        cfg = PersonalizationSettings(rule="similarity")
         hits = 0
         for query in emoji:  # history: the other 7 emoji in one style; candidates: 5 styles
-            candidates = vectors[[at[(query, s)] for s in styles]]
+            _, candidates = matrix.rows([at[(query, s)] for s in styles])
             for style in styles:
-                history = vectors[[at[(e, style)] for e in emoji if e != query]]
-                hits += styles[int(np.argmax(mean_similarity(history, candidates)))] == style
+                history = tuple((at[(e, style)], 1.0) for e in emoji if e != query)
+                scores = style_scores(Profile(history), candidates, matrix, cfg)
+                hits += styles[int(np.argmax(scores))] == style
         assert hits >= 0.8 * len(emoji) * len(styles)  # measured 36 of 40; chance 8
 
 
@@ -283,39 +273,3 @@ class TestClip:
     def test_missing_model_is_a_style_error(self, tmp_path: Path) -> None:
         with pytest.raises(StyleError):
             ClipImageEmbedder(str(tmp_path / "nowhere")).embed([shaded()])
-
-
-def rows(*vectors: list[float]) -> StyleVectors:
-    """Unit rows from literals."""
-    return unit(np.array(vectors, dtype=np.float32))
-
-
-class TestScores:
-    def test_mean_similarity_and_knn(self) -> None:
-        history = rows([1, 0, 0], [0, 1, 0])
-        candidates = rows([1, 0, 0], [1, 1, 0], [0, 0, 1])
-        assert np.allclose(mean_similarity(history, candidates), [0.5, np.sqrt(0.5), 0.0])
-        assert np.allclose(knn_similarity(history, candidates), [1.0, np.sqrt(0.5), 0.0])
-        assert np.allclose(knn_similarity(history, candidates, k=2), [0.5, np.sqrt(0.5), 0.0])
-
-    def test_centring_removes_what_all_vectors_share(self) -> None:
-        library = rows([1, 0.1, 0], [1, -0.1, 0], [1, 0, 0.1], [1, 0, -0.1])
-        assert float(library[0] @ library[1]) > 0.9
-        moved = centred(library, library_mean(library))
-        assert float(moved[0] @ moved[1]) == pytest.approx(-1.0, abs=1e-5)
-        assert np.allclose(np.linalg.norm(moved, axis=1), 1.0)
-
-    def test_clusters_cover_their_members(self) -> None:
-        rng = np.random.default_rng(0)
-        centres = rows([1, 0, 0, 0], [0, 0, 1, 0])
-        history = unit(np.repeat(centres, 5, axis=0) + 0.05 * rng.standard_normal((10, 4)))
-        clusters = fit_style_clusters(history)
-        assert len(clusters.centroids) == clusters_for(10) == 2
-        assert np.all(cluster_boost(clusters, history) > 1.2)  # members lie within their radius
-        far = rows([0, 1, 0, 0], [0, 0, 0, 1])
-        assert np.all(cluster_boost(clusters, far) == 1.0)
-
-    def test_cluster_count_follows_history_size(self) -> None:
-        assert [clusters_for(n) for n in (1, 3, 8, 10, 30, 100)] == [1, 1, 2, 2, 5, 5]
-        single = fit_style_clusters(rows([1, 0], [0.9, 0.1]))
-        assert len(single.centroids) == 1 and single.radii[0] > 0
