@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from bot.config import AppSettings, load_settings
-from bot.console import emit, progress
+from bot.console import bars, emit, progress
 from engine import SearchQuery, SearchService, StickerbotError, UserFacingError
 
 log = logging.getLogger("stickerbot")
@@ -63,9 +63,14 @@ def cli(ctx: click.Context, config_file: Path | None, data_dir: Path | None, ver
 @click.pass_obj
 def import_cmd(obj: Context, path: Path, pack: str, title: str, as_json: bool) -> None:
     """Import a folder, zip archive, manifest JSONL or image as a pack."""
-    with obj.service() as svc, progress("importing") as imported, progress("indexing") as indexed:
+    with obj.service() as svc, bars() as shown:
         report = svc.library.import_path(
-            path, pack, title=title, added_by="cli", progress=imported, index_progress=indexed
+            path,
+            pack,
+            title=title,
+            added_by="cli",
+            progress=shown.stage("importing"),
+            index_progress=shown.stage("indexing"),
         )
     if as_json:
         emit(report.to_json())

@@ -11,24 +11,52 @@ from tqdm import tqdm
 Advance = Callable[[int, int], None]  # (steps done since the last call, total)
 
 
+class Bars:
+    """tqdm bars on stderr, one after another: a stage's bar appears at its first step and
+    closes the bar before it, so consecutive stages (importing, then indexing) never overlap.
+    """
+
+    def __init__(self) -> None:
+        self._open: tqdm | None = None
+
+    def stage(self, desc: str) -> Advance:
+        """The (advance, total) callback the engine calls for one stage."""
+        bar: tqdm | None = None
+
+        def advance(step: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                self.close()
+                bar = self._open = tqdm(desc=desc, unit="sticker", file=sys.stderr)
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
+            bar.update(step)
+
+        return advance
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+
+@contextmanager
+def bars() -> Iterator[Bars]:
+    """Progress bars for a block; the last one is closed however the block ends."""
+    shown = Bars()
+    try:
+        yield shown
+    finally:
+        shown.close()
+
+
 @contextmanager
 def progress(desc: str) -> Iterator[Advance]:
-    """A tqdm bar on stderr for the block; yields the (advance, total) callback the engine calls.
-
-    The bar is closed however the block ends, so an error never leaves a half-drawn line.
-    """
-    bar = tqdm(desc=desc, unit="sticker", file=sys.stderr, dynamic_ncols=True, leave=True)
-
-    def advance(step: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(step)
-
-    try:
-        yield advance
-    finally:
-        bar.close()
+    """One progress bar for the block: yields the (advance, total) callback."""
+    with bars() as shown:
+        yield shown.stage(desc)
 
 
 def emit(obj: Any, out: TextIO | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.console import progress
+from bot.console import bars, progress
 from engine import (
     EngineSettings,
     ImportItem,
@@ -80,13 +80,13 @@ def run_demo(settings: EngineSettings, out: Path) -> list[Row]:
     styles = _styles()
     with SearchService.open(settings) as svc:
         click.echo(f"library: {settings.data_dir}")
-        with progress("importing sample") as imported, progress("indexing") as indexed:
+        with bars() as stages:
             report = svc.library.import_items(
                 _items(settings),
                 "sample",
                 title="Emoji sample",
-                progress=imported,
-                index_progress=indexed,
+                progress=stages.stage("importing sample"),
+                index_progress=stages.stage("indexing"),
             )
         click.echo(f"sample pack: {report.added} added, {report.unchanged} already there")
         with progress("style embeddings") as advance:
