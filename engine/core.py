@@ -47,6 +47,7 @@ class Core:
         self._snapshot_lock = threading.Lock()
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         self._vocabulary: tuple[int, Vocabulary] | None = None
+        self._vocabulary_lock = threading.Lock()  # its own: a build never holds up searches
 
     def snapshot(self) -> Snapshot:
         """The snapshot of the current library revision, rebuilt when the library changed."""
@@ -62,7 +63,7 @@ class Core:
     def vocabulary(self) -> Vocabulary:
         """The completion vocabulary of the current revision, built on first use."""
         snapshot = self.snapshot()
-        with self._snapshot_lock:
+        with self._vocabulary_lock:
             if self._vocabulary is None or self._vocabulary[0] != snapshot.revision:
                 counts = sticker_counts(snapshot.documents)
                 vocabulary = Vocabulary(counts, self.library.query_counts())
