@@ -13,6 +13,7 @@ from engine.lock import WriterLock
 from engine.media import MediaStore
 from engine.recall import Candidate
 from engine.settings import EngineSettings
+from engine.snapshots import SnapshotKeeper
 from engine.stages import make_stages
 from engine.storage import Database
 from engine.suggest import Vocabulary, sticker_counts
@@ -43,22 +44,22 @@ class Core:
         self.lock = lock
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
-        self._snapshot: Snapshot | None = None
-        self._snapshot_lock = threading.Lock()
+        self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         self._vocabulary: tuple[int, Vocabulary] | None = None
         self._vocabulary_lock = threading.Lock()  # its own: a build never holds up searches
 
     def snapshot(self) -> Snapshot:
-        """The snapshot of the current library revision, rebuilt when the library changed."""
-        revision = self.db.revision()
-        with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot.revision != revision:
-                cfg = self.settings
-                self._snapshot = load_snapshot(
-                    self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index
-                )
-            return self._snapshot
+        """The snapshot searches use: the newest one, never waiting for a long rebuild."""
+        return self.snapshots.latest()
+
+    def fresh_snapshot(self) -> Snapshot:
+        """The snapshot of the current revision, rebuilt now if needed (for writers)."""
+        return self.snapshots.fresh()
+
+    def _build_snapshot(self) -> Snapshot:
+        cfg = self.settings
+        return load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
 
     def vocabulary(self) -> Vocabulary:
         """The completion vocabulary of the current revision, built on first use."""
@@ -72,7 +73,7 @@ class Core:
 
     def refresh(self, progress: Progress | None = None) -> int:
         """Rebuild the snapshot if the library changed and embed stale documents."""
-        snapshot = self.snapshot()
+        snapshot = self.fresh_snapshot()
         if not self.settings.search.dense:
             return 0
         return sync_text_vectors(

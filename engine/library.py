@@ -173,6 +173,13 @@ class Library:
                 for p in s.scalars(select(Pack).order_by(Pack.id))
             ]
 
+    def counts(self) -> tuple[int, int]:
+        """How many stickers and packs the library holds."""
+        with self.db.session() as s:
+            stickers = s.scalar(select(func.count()).select_from(Sticker)) or 0
+            packs = s.scalar(select(func.count()).select_from(Pack)) or 0
+        return int(stickers), int(packs)
+
     def stickers(self, pack: str | None, nsfw_threshold: float) -> list[StickerInfo]:
         """Every sticker (of one pack, if named) by id; media paths relative to the root."""
         query = select(Sticker, Pack).join(Pack).order_by(Sticker.id)

@@ -70,6 +70,9 @@ class SearchSettings(_Model):
     min_pool: int = 250
     cache_ttl_s: float = 300.0
     cache_size: int = 2048
+    # A search waits for a snapshot rebuild only if the last one took at most this long; else it
+    # is served from the last snapshot while the rebuild runs in the background.
+    sync_rebuild_s: float = 0.25
     nsfw_threshold: float = 0.8
 
 

@@ -103,8 +103,9 @@ class LibraryApi:
 
     def stats(self) -> LibraryStats:
         """How many stickers and packs the library holds, at which revision."""
-        snapshot = self._core.snapshot()
-        return LibraryStats(len(snapshot.meta), len(self.packs()), snapshot.revision)
+        core = self._core
+        stickers, packs = core.library.counts()
+        return LibraryStats(stickers, packs, core.db.revision())
 
     def propose(self, source: str, name: str, user: str) -> bool:
         """Record a user's pack proposal; False when it is already waiting."""
@@ -205,7 +206,7 @@ class CrowdApi:
     def update_profiles(self, users: Sequence[str] | None = None) -> int:
         """Recompute style profiles of users with new interactions; return how many."""
         core = self._core
-        styles = core.snapshot().styles
+        styles = core.fresh_snapshot().styles
         cfg = core.settings.personalization
         todo = list(users) if users is not None else users_needing_profiles(core.db)
         for user in todo:
