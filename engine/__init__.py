@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     )
     from engine.ingest import ImportItem, items_from_path
     from engine.redaction import RedactingFilter, Redactor
-    from engine.service import SearchService
+    from engine.service import Job, SearchService
     from engine.settings import (
         CrowdSettings,
         EngineSettings,
@@ -103,7 +103,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
-    "engine.service": ("SearchService",),
+    "engine.service": ("Job", "SearchService"),
     "engine.settings": (
         "CrowdSettings",
         "EngineSettings",
@@ -169,6 +169,7 @@ __all__ = [
     "InteractionInfo",
     "InteractionKind",
     "InvalidInputError",
+    "Job",
     "LibraryApi",
     "LibraryLockedError",
     "LibraryStats",

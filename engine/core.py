@@ -3,7 +3,7 @@
 import threading
 from collections.abc import Sequence
 
-from engine.annotate import AnnotationPipeline, Stage
+from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
 from engine.embedding import TextEmbedder
 from engine.index import Snapshot, load_snapshot, sync_text_vectors
@@ -35,6 +35,7 @@ class Core:
     ) -> None:
         self.settings = settings
         self.db = db
+        self.control = RunControl(batch_seconds=settings.understanding.batch_seconds)
         self.media = MediaStore(settings.data_dir)
         self.library = Library(db, self.media, settings.ingest)
         self.text_index = text_index
@@ -77,7 +78,7 @@ class Core:
         if not self.settings.search.dense:
             return 0
         return sync_text_vectors(
-            self.db, snapshot.documents, self.embedder, self.text_index, progress
+            self.db, snapshot.documents, self.embedder, self.text_index, progress, self.control
         )
 
     def pipeline(self, only: Sequence[str] | None = None) -> AnnotationPipeline:
@@ -88,7 +89,7 @@ class Core:
             self._stages[key] = make_stages(self.settings.understanding, only)
         cfg = self.settings.understanding
         return AnnotationPipeline(
-            self.db, self.media, self._stages[key], self.style_index, cfg.batch_size
+            self.db, self.media, self._stages[key], self.style_index, cfg.batch_size, self.control
         )
 
     def pool_size(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select, update
 
+from engine.annotate import RunControl
 from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
@@ -125,26 +126,35 @@ def sync_text_vectors(
     embedder: TextEmbedder,
     index: VectorIndex,
     progress: Callable[[int, int], None] | None = None,
+    control: RunControl | None = None,
 ) -> int:
-    """Embed and upsert stale documents in batches; return how many were (re)embedded."""
+    """Embed and upsert stale documents in batches; return how many were (re)embedded.
+
+    A stop request ends the run after the batch in progress; the rest waits for the next run.
+    """
+    control = control or RunControl()
     stale = stale_documents(db, docs)
+    done = 0
     for start in range(0, len(stale), EMBED_BATCH):
+        if control.stop.is_set():
+            break
         batch = stale[start : start + EMBED_BATCH]
         with_text = [d for d in batch if d.dense_text()]
-        if with_text:
-            index.upsert(
-                [d.sticker_id for d in with_text],
-                embedder.embed([d.dense_text() for d in with_text]),
-            )
-        index.delete([d.sticker_id for d in batch if not d.dense_text()])
-        # Recorded after the upsert: a crash in between only means re-embedding, never a gap.
-        with db.session() as s:
-            for d in batch:
-                s.execute(
-                    update(Sticker)
-                    .where(Sticker.id == d.sticker_id)
-                    .values(text_index_hash=d.dense_hash())
-                )
+        vectors = embedder.embed([d.dense_text() for d in with_text]) if with_text else None
+        with control.gate:
+            if vectors is not None:
+                index.upsert([d.sticker_id for d in with_text], vectors)
+            index.delete([d.sticker_id for d in batch if not d.dense_text()])
+            _record_hashes(db, batch)
+        done += len(batch)
         if progress:
             progress(len(batch), len(stale))
-    return len(stale)
+    return done
+
+
+def _record_hashes(db: Database, batch: Sequence[StickerDocument]) -> None:
+    # Recorded after the upsert: a crash in between only means re-embedding, never a gap.
+    with db.session() as s:
+        for d in batch:
+            row = update(Sticker).where(Sticker.id == d.sticker_id)
+            s.execute(row.values(text_index_hash=d.dense_hash()))

@@ -1,6 +1,8 @@
 """`SearchService`: the one facade that the CLI, the bots and the jobs call."""
 
 import logging
+from collections.abc import Awaitable
+from typing import Protocol
 
 from engine.core import Core
 from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
@@ -19,6 +21,7 @@ from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
     EngineStatus,
+    Progress,
     SearchPage,
     SearchQuery,
     Suggestion,
@@ -120,6 +123,18 @@ class SearchService:
         core = self._core
         return suggest(core.vocabulary(), core.library.query_counts(user), text, limit)
 
+    def request_stop(self) -> None:
+        """Ask long runs (annotation, embedding) to end after the batch in progress."""
+        self._core.control.stop.set()
+
+    def halt_writes(self, timeout: float) -> bool:
+        """Block every later vector write, waiting up to `timeout` s for one in progress.
+
+        For a process about to exit while a run is still busy: True means nothing is left
+        half-written (the run's uncommitted batch is simply redone next time).
+        """
+        return self._core.control.gate.acquire(timeout=timeout)
+
     def clear_page_cache(self) -> None:
         """Drop every cached ranking, so that the next searches rank afresh (for benchmarks)."""
         self._core.pages.drop_where(lambda _key: True)
@@ -180,6 +195,17 @@ class SearchService:
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
         return fuse_weighted(lexical, dense, cfg.dense_weight)
+
+
+class Job(Protocol):
+    """A background job: one run over the engine, returning a one-line summary of what it did.
+
+    The scheduler's jobs and the ones adapters contribute share this shape.
+    """
+
+    def __call__(self, svc: SearchService, progress: Progress | None = None) -> Awaitable[str]:
+        """Run once; `progress` is called as (advance, total) when the job can tell."""
+        ...
 
 
 def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Candidate]:

@@ -114,8 +114,10 @@ class UnderstandingSettings(_Model):
     """Offline sticker understanding: which stages annotate and with which models."""
 
     stages: tuple[Literal["ocr", "vlm", "nsfw", "style"], ...] = ("ocr", "vlm", "nsfw", "style")
-    batch_size: int = 16  # stickers per committed batch
-    job_limit: int = 500  # stickers per scheduled run, so a shutdown never waits long
+    batch_size: int = 16  # most stickers per committed batch
+    # Batches shrink to take about this long, so a stop request (shutdown) is met quickly.
+    batch_seconds: float = Field(default=2.0, gt=0)
+    job_limit: int | None = None  # stickers per scheduled run; None: the whole backlog
     ocr: OcrSettings = OcrSettings()
     vlm: VlmSettings = VlmSettings()  # backend "none" by default: no model is downloaded
     nsfw: NsfwSettings = NsfwSettings()

@@ -82,9 +82,10 @@ class LibraryApi:
         """Remove a pack, its stickers, media and vectors; return the number of stickers."""
         core = self._core
         removed = core.library.remove_pack(name, source)
-        core.text_index.delete(removed)
-        if core.style_index is not None:
-            core.style_index.delete(removed)
+        with core.control.gate:  # vector writes are the ones a hard exit must not cut
+            core.text_index.delete(removed)
+            if core.style_index is not None:
+                core.style_index.delete(removed)
         return len(removed)
 
     def stickers(self, pack: str | None = None) -> list[StickerInfo]:

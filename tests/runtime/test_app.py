@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -410,3 +411,83 @@ async def _until_text(api: Any, chat_id: int, text: str, timeout: float = 30.0) 
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"no message with {text!r} in chat {chat_id}: {api.texts(chat_id)}")
         await asyncio.sleep(0.05)
+
+
+class HangingVlm:
+    """An OpenAI-compatible endpoint that accepts each request and never answers it."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.requests = threading.Event()
+        hang = threading.Event()
+        seen = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.set()
+                hang.wait(120)  # longer than any shutdown may take
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._hang = hang
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self._hang.set()
+        self.server.shutdown()
+
+
+@pytest.mark.slow  # starts processes
+def test_sigterm_ends_the_worker_within_seconds_while_a_model_call_hangs(
+    tmp_path: Path, make_png: Any
+) -> None:
+    """The annotate job is stuck in a VLM request that never returns: the process still goes."""
+    vlm = HangingVlm()
+    (tmp_path / "pack").mkdir()
+    for i in range(3):
+        (tmp_path / "pack" / f"{i}.png").write_bytes(make_png((40 * i, 90, 200, 255)))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[search]\ndense = false\n[jobs]\nfirst_run_delay_s = 0\n"
+        "[jobs.intervals]\nannotate = 1\nutility = 0\nhistory_queries = 0\nprofiles = 0\n"
+        "index = 0\ntelegram_uploads = 0\n"
+        '[understanding]\nstages = ["vlm"]\n'
+        f'[understanding.vlm]\nbackend = "openai"\nmodel = "m"\nbase_url = "{vlm.url}"\n'
+        "timeout_s = 100\nmax_retries = 0\n",
+        encoding="utf-8",
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "lib"),
+    ]
+    imported = subprocess.run([*base, "import", str(tmp_path / "pack"), "--pack", "p"], check=False)
+    assert imported.returncode == 0
+    child = Process([*base, "worker"], tmp_path, _child_env())
+    try:
+        child.wait_for("stickerbot running (jobs)")
+        assert vlm.requests.wait(60), "the annotate job reached the model"
+        started = time.monotonic()
+        code = child.stop(signal.SIGTERM, timeout=30)
+        took = time.monotonic() - started
+    finally:
+        child.kill()
+        vlm.close()
+    log = "\n".join(child.lines)
+    assert code == 0, log
+    assert took < 10, f"SIGTERM took {took:.1f}s:\n{log}"
+    assert "exiting without waiting for ['annotate']" in log
+    print(f"SIGTERM to exit: {took:.1f}s")
+    # Nothing was lost: the library opens again, and the three stickers still wait for the VLM.
+    settings = load_settings(config, env={}, storage__data_dir=str(tmp_path / "lib"))
+    with SearchService.open(settings.engine()) as svc:
+        assert svc.understanding.backlog() == 3
