@@ -1,5 +1,7 @@
-"""One contract for every VectorIndex backend: in-memory numpy and a real embedded Chroma."""
+"""One contract for every VectorIndex backend: in-memory numpy, a real embedded Chroma, and a
+real Chroma server (`chroma run`)."""
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings
 
-from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_index
+from engine.settings import VectorSettings
+from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_client, chroma_index
 
 X = [1.0, 0.0, 0.0]
 Y = [0.0, 1.0, 0.0]
@@ -21,10 +24,16 @@ def vecs(*rows: list[float]) -> np.ndarray:
     return np.array(rows, dtype=np.float32)
 
 
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", "chroma-server"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
     if request.param == "memory":
         yield MemoryVectorIndex()
+        return
+    if request.param == "chroma-server":
+        host, port = request.getfixturevalue("chroma_server_address")
+        server = chroma_client(VectorSettings(mode="server", host=host, port=port), tmp_path)
+        # One server for the session: a collection per test keeps the tests apart.
+        yield chroma_index(server, "sticker_text", prefix=f"t{uuid.uuid4().hex[:12]}_")
         return
     client = chromadb.PersistentClient(
         path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
