@@ -33,6 +33,25 @@ def chroma_server_address(tmp_path_factory: pytest.TempPathFactory) -> "Iterator
         yield address
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> "Iterator[str]":
+    """A PostgreSQL URL: $STICKERBOT_TEST_POSTGRES_URL, else a cluster started for the session.
+
+    Skips where PostgreSQL is not installed; CI installs it (see .ci/run).
+    """
+    import os
+
+    from tests.postgres_server import postgres_server, server_binaries
+
+    if os.environ.get("STICKERBOT_TEST_POSTGRES_URL"):
+        yield os.environ["STICKERBOT_TEST_POSTGRES_URL"]
+        return
+    if server_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the heavy tests `slow`, so that `pytest -m "not slow"` is a fast inner loop."""
     for item in items:

@@ -28,3 +28,33 @@ def test_two_services_share_a_library_through_a_chroma_server(
         assert hits and hits[0].emoji == "🐱", "dense recall through the server finds the cat"
     client = chromadb.HttpClient(host=host, port=port)
     assert client.get_collection("shared_sticker_text").count() == 2
+
+
+def test_the_whole_engine_on_postgresql_and_a_chroma_server(
+    tmp_path: Path,
+    postgres_url: str,
+    chroma_server_address: tuple[str, int],
+    make_png: ImageMaker,
+) -> None:
+    """The scale-out configuration: no file in the data dir but media."""
+    host, port = chroma_server_address
+    settings = EngineSettings(
+        storage=StorageSettings(data_dir=tmp_path, database_url=postgres_url),
+        vectors=VectorSettings(mode="server", host=host, port=port, collection_prefix="pg_"),
+    )
+    with SearchService.open(settings) as svc:
+        try:
+            colours = [(200, 120, 0, 255), (90, 60, 20, 255), (10, 200, 90, 255)]
+            items = [
+                ImportItem(f"{i}.png", lambda c=c: make_png(c), emoji="🐱")
+                for i, c in enumerate(colours)
+            ]
+            ids = svc.library.import_items(items, "cats").sticker_ids
+            for user in ("a", "b"):
+                svc.users.record(user, ids[2], "chosen", "caturday")
+            assert svc.crowd.update_utility() == 1
+            assert svc.crowd.update_history_queries() == 1
+            assert svc.search(SearchQuery("c", "caturday")).hits[0].id == ids[2]
+            assert svc.suggest("c", "catu", 3)[0].text == "caturday"
+        finally:
+            svc.library.remove_pack("cats")
