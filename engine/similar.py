@@ -106,7 +106,12 @@ def mix(
 def anchor_content(
     snapshot: Snapshot, sticker_id: int, dense: list[tuple[int, float]], pool: int
 ) -> list[Candidate]:
-    """Stickers that mean what a library sticker means: its emoji, and its text's neighbours."""
+    """Stickers that mean what a library sticker means: its emoji and their keywords (BM25),
+    and its document's text-vector neighbours."""
     meta = snapshot.meta.get(sticker_id)
-    lexical = snapshot.bm25.top(meta.emoji, pool) if meta is not None and meta.emoji else []
+    doc = next((d for d in snapshot.documents if d.sticker_id == sticker_id), None)
+    words = " ".join(
+        t for t in (meta.emoji if meta else "", doc.dense_keywords if doc else "") if t
+    )
+    lexical = snapshot.bm25.top(words[:MAX_QUERY_CHARS], pool) if words else []
     return fuse_weighted(lexical, dense, 0.5)
