@@ -86,12 +86,11 @@ class Library:
             s.add(pack)
             s.flush()
             return pack
-        if space is not None and pack.space not in (None, space):
-            # Adding to it would show this space's upload to another space's members only.
-            raise InvalidInputError(
-                f"The pack {name} is already in the library, shared with another server only; "
-                "the bot's operator can make it public."
-            )
+        if space is not None and pack.space != space:
+            # A space adds only to its own packs: not to another space's, nor to a public one
+            # (that would publish its upload to everyone).
+            where = "public" if pack.space is None else "shared with another server only"
+            raise InvalidInputError(f"The pack {name} is already in the library, {where}.")
         if title:
             pack.title = title
         return pack

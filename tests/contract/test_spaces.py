@@ -98,6 +98,8 @@ def test_suggestions_do_not_leak_scoped_pack_titles(svc: SearchService) -> None:
 def test_a_pack_scoped_elsewhere_cannot_be_added_to(svc: SearchService) -> None:
     with pytest.raises(InvalidInputError, match="another server"):
         svc.library.import_items(items("x", "🐱", 1, 300), "a-cats", space=GUILD_B)
+    with pytest.raises(InvalidInputError, match="already in the library, public"):
+        svc.library.import_items(items("w", "🐱", 1, 600), "public-cats", space=GUILD_A)
     # The same space, or no space (the operator's CLI), adds to it and keeps its scope.
     svc.library.import_items(items("y", "🐱", 1, 400), "a-cats", space=GUILD_A)
     svc.library.import_items(items("z", "🐱", 1, 500), "a-cats")
