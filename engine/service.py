@@ -41,6 +41,7 @@ from engine.types import (
 from engine.vectors import VectorIndex, chroma_client, chroma_index
 
 log = logging.getLogger(__name__)
+DENSE_WIDENING = 4
 
 
 class SearchService:
@@ -205,7 +206,7 @@ class SearchService:
             vector = core.embedder.embed([text])[0]
             dense = [
                 (i, s)
-                for i, s in core.text_index.query(vector, pool)
+                for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))
                 if s >= cfg.dense_min_similarity
             ]
         if cfg.fusion == "rrf":
@@ -288,7 +289,9 @@ class SearchService:
         if anchor.sticker_id in stored:
             dense = [
                 (i, s)
-                for i, s in core.text_index.query(stored[anchor.sticker_id], pool)
+                for i, s in core.text_index.query(
+                    stored[anchor.sticker_id], _dense_k(pool, core.pool_size())
+                )
                 if s >= cfg.dense_min_similarity
             ]
         return anchor_content(snapshot, anchor.sticker_id, dense, pool)
@@ -300,6 +303,13 @@ def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Cand
         return ranked
     boosted = [Candidate(c.sticker_id, c.score + priors.get(c.sticker_id, 0.0)) for c in ranked]
     return sorted(boosted, key=lambda c: (-c.score, c.sticker_id))
+
+
+def _dense_k(pool: int, base: int) -> int:
+    """Neighbours to ask the vector index for: widened for hidden stickers like BM25's pool,
+    but at most DENSE_WIDENING pools (a k of the whole library costs 5x a search, measured with
+    scripts/bench_discord.py); lexical recall, which scores every sticker anyway, stays whole."""
+    return min(pool, DENSE_WIDENING * base)
 
 
 def _visible(ranked: list[Candidate], snapshot: Snapshot, space: str | None) -> list[Candidate]:
