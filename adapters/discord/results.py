@@ -91,12 +91,12 @@ class Results:
         """Post the sticker in the channel, record the pick, and close the result message."""
         if not await self._owned(interaction, owner):
             return
+        await interaction.response.defer()  # the lookup may wait for a snapshot rebuild
         svc = self.deps.svc
         hit = await blocking(svc.sticker, sticker_id, space_of(interaction.guild_id))
         if hit is None:
             await reply(interaction, STALE)
             return
-        await interaction.response.defer()
         await self.poster.post(interaction, hit)
         key = user_key(interaction.user)
         await blocking(
