@@ -306,9 +306,10 @@ def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Cand
 
 
 def _dense_k(pool: int, base: int) -> int:
-    """Neighbours to ask the vector index for: widened for hidden stickers like BM25's pool,
-    but at most DENSE_WIDENING pools (a k of the whole library costs 5x a search, measured with
-    scripts/bench_discord.py); lexical recall, which scores every sticker anyway, stays whole."""
+    """How many neighbours to ask the vector index for, out of a widened pool."""
+    # Widened for hidden stickers like BM25's pool, but at most DENSE_WIDENING pools: a k of the
+    # whole library cost 5x a search (scripts/bench_discord.py). BM25 scores every sticker
+    # anyway, so lexical recall keeps the whole widening.
     return min(pool, DENSE_WIDENING * base)
 
 

@@ -106,8 +106,7 @@ def mix(
 def anchor_content(
     snapshot: Snapshot, sticker_id: int, dense: list[tuple[int, float]], pool: int
 ) -> list[Candidate]:
-    """Stickers that mean what a library sticker means: its emoji and their keywords (BM25),
-    and its document's text-vector neighbours."""
+    """Stickers that mean what a library sticker means: its emoji and keywords, its text's kin."""
     meta = snapshot.meta.get(sticker_id)
     doc = next((d for d in snapshot.documents if d.sticker_id == sticker_id), None)
     words = " ".join(
