@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_search import items  # noqa: E402
+from bench_search import items
 
-from adapters.base import StatusBoard  # noqa: E402
-from adapters.discord import Deps, DiscordRuntime, DiscordSettings, StickerBot  # noqa: E402
-from adapters.discord.sheet import contact_sheet  # noqa: E402
-from engine import (  # noqa: E402
+from adapters.base import StatusBoard
+from adapters.discord import Deps, DiscordRuntime, DiscordSettings, StickerBot
+from adapters.discord.sheet import contact_sheet
+from engine import (
     EngineSettings,
     Redactor,
     SearchQuery,
@@ -41,7 +41,7 @@ from engine import (  # noqa: E402
     latency_summary,
     load_devset,
 )
-from tests.fakes.discord_api import FakeDiscord  # noqa: E402
+from tests.fakes.discord_api import FakeDiscord
 
 PAGE = 10
 USER = 4242
