@@ -43,22 +43,32 @@ def configure_logging(redact: Redactor) -> None:
         handler.addFilter(RedactingFilter(redact))
 
 
+def wanted(enabled: bool | None, token_env: str, env: Mapping[str, str]) -> bool:
+    """An adapter runs when enabled explicitly, or by default when its token is set."""
+    return enabled if enabled is not None else bool(env.get(token_env, "").strip())
+
+
 def enabled_adapters(
     settings: AppSettings, redact: Redactor, env: Mapping[str, str] | None = None
 ) -> list[AdapterFactory]:
-    """Factories of the enabled adapters; a clear error when one lacks its token."""
+    """Factories of the enabled adapters; a clear error when one enabled lacks its token."""
+    from adapters.discord.settings import TOKEN_ENV as DISCORD_TOKEN
+    from adapters.telegram.settings import TOKEN_ENV as TELEGRAM_TOKEN
+
     env = os.environ if env is None else env
     factories: list[AdapterFactory] = []
-    if settings.telegram.enabled:
+    if wanted(settings.telegram.enabled, TELEGRAM_TOKEN, env):
         from adapters.telegram import telegram_adapter
 
         factories.append(telegram_adapter(settings.telegram, env, redact))
-    if settings.discord.enabled:
-        log.warning("the Discord adapter is not part of this build yet; [discord] is ignored")
+    if wanted(settings.discord.enabled, DISCORD_TOKEN, env):
+        from adapters.discord import discord_adapter
+
+        factories.append(discord_adapter(settings.discord, env, redact, settings.telegram))
     if not factories:
         raise ConfigError(
-            "no chat adapter is enabled: enable [telegram], or run `stickerbot worker` for the "
-            "background jobs alone"
+            f"no chat adapter is enabled: export {TELEGRAM_TOKEN} or {DISCORD_TOKEN} (or both), "
+            "or run `stickerbot worker` for the background jobs alone"
         )
     return factories
 

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from engine.animation import PostableMedia, postable_media
     from engine.errors import (
         ConfigError,
         InvalidInputError,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from engine.types import (
         MAX_PAGE,
         MAX_QUERY_CHARS,
+        MAX_SPACE,
         MAX_USER_KEY,
         AnnotateReport,
         EngineStatus,
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
         ProposalInfo,
         SearchPage,
         SearchQuery,
+        SimilarQuery,
         StickerHit,
         StickerInfo,
         StickerUtility,
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "engine.animation": ("PostableMedia", "postable_media"),
     "engine.errors": (
         "ConfigError",
         "InvalidInputError",
@@ -125,6 +129,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.types": (
         "MAX_PAGE",
         "MAX_QUERY_CHARS",
+        "MAX_SPACE",
         "MAX_USER_KEY",
         "AnnotateReport",
         "EngineStatus",
@@ -141,6 +146,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProposalInfo",
         "SearchPage",
         "SearchQuery",
+        "SimilarQuery",
         "StickerHit",
         "StickerInfo",
         "StickerUtility",
@@ -152,6 +158,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "MAX_PAGE",
     "MAX_QUERY_CHARS",
+    "MAX_SPACE",
     "MAX_USER_KEY",
     "AnnotateReport",
     "ConfigError",
@@ -183,6 +190,7 @@ __all__ = [
     "PersonalizationSettings",
     "PlatformApi",
     "PlatformHandle",
+    "PostableMedia",
     "Progress",
     "ProposalInfo",
     "RedactingFilter",
@@ -191,6 +199,7 @@ __all__ = [
     "SearchQuery",
     "SearchService",
     "SearchSettings",
+    "SimilarQuery",
     "StickerHit",
     "StickerInfo",
     "StickerNotFoundError",
@@ -214,6 +223,7 @@ __all__ = [
     "lexicon_track",
     "load_devset",
     "personalization_track",
+    "postable_media",
 ]
 
 

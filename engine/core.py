@@ -14,11 +14,14 @@ from engine.media import MediaStore
 from engine.recall import Candidate
 from engine.settings import EngineSettings
 from engine.snapshots import SnapshotKeeper
-from engine.stages import make_stages
+from engine.stages import StyleStage, make_stages
 from engine.storage import Database
 from engine.suggest import Vocabulary, sticker_counts
 from engine.types import Progress
+from engine.understanding.style import StyleEmbedder
 from engine.vectors import VectorIndex
+
+MAX_VOCABULARIES = 32  # spaces with packs of their own whose vocabularies stay built
 
 
 class Core:
@@ -47,7 +50,9 @@ class Core:
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
-        self._vocabulary: tuple[int, Vocabulary] | None = None
+        # Per revision, one vocabulary per space that asked: a scoped pack's words must not
+        # complete queries in other spaces.
+        self._vocabularies: tuple[int, dict[str | None, Vocabulary]] = (-1, {})
         self._vocabulary_lock = threading.Lock()  # its own: a build never holds up searches
 
     def snapshot(self) -> Snapshot:
@@ -62,15 +67,23 @@ class Core:
         cfg = self.settings
         return load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
 
-    def vocabulary(self) -> Vocabulary:
-        """The completion vocabulary of the current revision, built on first use."""
+    def vocabulary(self, space: str | None = None) -> Vocabulary:
+        """The completion vocabulary of what `space` sees at this revision, built on first use."""
         snapshot = self.snapshot()
+        if not snapshot.scoped.get(space or ""):
+            space = None  # a space without packs of its own sees just the global ones
         with self._vocabulary_lock:
-            if self._vocabulary is None or self._vocabulary[0] != snapshot.revision:
-                counts = sticker_counts(snapshot.documents)
-                vocabulary = Vocabulary(counts, self.library.query_counts())
-                self._vocabulary = (snapshot.revision, vocabulary)
-            return self._vocabulary[1]
+            revision, built = self._vocabularies
+            if revision != snapshot.revision:
+                built = {}
+                self._vocabularies = (snapshot.revision, built)
+            if space not in built:
+                if len(built) >= MAX_VOCABULARIES:
+                    built.pop(next(k for k in built if k is not None))
+                meta = snapshot.meta
+                docs = [d for d in snapshot.documents if meta[d.sticker_id].visible_in(space)]
+                built[space] = Vocabulary(sticker_counts(docs), self.library.query_counts())
+            return built[space]
 
     def refresh(self, progress: Progress | None = None) -> int:
         """Rebuild the snapshot if the library changed and embed stale documents."""
@@ -91,6 +104,15 @@ class Core:
         return AnnotationPipeline(
             self.db, self.media, self._stages[key], self.style_index, cfg.batch_size, self.control
         )
+
+    def style_embedder(self) -> StyleEmbedder | None:
+        """The style stage's embedder (what made the library's style vectors), if configured."""
+        if "style" not in self.settings.understanding.stages:
+            return None
+        key = ("style",)
+        if key not in self._stages:
+            self._stages[key] = make_stages(self.settings.understanding, key)
+        return next(s.embedder for s in self._stages[key] if isinstance(s, StyleStage))
 
     def pool_size(self) -> int:
         """How many candidates recall keeps for ranking (PerSRV: 5 pages, at least 250)."""

@@ -1,8 +1,8 @@
 """The in-memory search snapshot (documents, BM25, hit metadata) and dense vector sync."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,11 @@ class StickerMeta:
     telegram_file_id: str | None
     discord_sticker_id: str | None
     nsfw: bool
+    space: str | None = None  # its pack's scope: None is global
+
+    def visible_in(self, space: str | None) -> bool:
+        """Whether a caller in `space` may see this sticker."""
+        return self.space is None or self.space == space
 
     def hit(self, score: float, media_root: str) -> StickerHit:
         """This sticker as a ranked hit with absolute media paths."""
@@ -65,6 +70,11 @@ class Snapshot:
     bm25: FieldBM25
     priors: dict[int, float]
     styles: StyleMatrix
+    scoped: Counter[str] = field(default_factory=Counter)  # stickers per scoped space
+
+    def hidden_from(self, space: str | None) -> int:
+        """How many stickers a caller in `space` may not see."""
+        return self.scoped.total() - (self.scoped[space] if space is not None else 0)
 
 
 def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
@@ -87,6 +97,7 @@ def load_snapshot(
     annotations = _annotation_fields(db)
     docs: list[StickerDocument] = []
     meta: dict[int, StickerMeta] = {}
+    scoped: Counter[str] = Counter()
     with db.session() as s:
         rows = s.execute(select(Sticker, Pack).join(Pack).order_by(Sticker.id))
         for st, pack in rows:
@@ -97,12 +108,13 @@ def load_snapshot(
             nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
             meta[st.id] = StickerMeta(
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
-                st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
+                st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, pack.space,
             )  # fmt: skip
+            if pack.space is not None:
+                scoped[pack.space] += 1
     bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
-    return Snapshot(
-        revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, list(meta))
-    )
+    styles = _styles(style_index, list(meta))
+    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), styles, scoped)
 
 
 def _styles(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:

@@ -62,10 +62,21 @@ class LibraryApi:
         added_by: str = "",
         progress: Progress | None = None,
         index_progress: Progress | None = None,
+        space: str | None = None,
     ) -> ImportReport:
-        """Import items into a pack and bring the search indexes up to date."""
+        """Import items into a pack and bring the search indexes up to date.
+
+        A new pack is visible in `space` only (a Discord guild `dc-guild:<id>`), or everywhere
+        when it is None; an existing pack keeps its visibility.
+        """
         report = self._core.library.import_items(
-            pack, items, source=source, title=title, added_by=added_by, progress=progress
+            pack,
+            items,
+            source=source,
+            title=title,
+            added_by=added_by,
+            progress=progress,
+            space=space,
         )
         self._core.refresh(index_progress)
         return report
@@ -101,6 +112,10 @@ class LibraryApi:
     def set_pack_nsfw(self, name: str, nsfw: bool, source: str | None = None) -> None:
         """Mark a pack NSFW (shown only to users who opt in), or clear the mark."""
         self._core.library.set_pack_nsfw(name, nsfw, source)
+
+    def set_pack_space(self, name: str, space: str | None, source: str | None = None) -> None:
+        """Show a pack only in `space`, or everywhere (None: make it public)."""
+        self._core.library.set_pack_space(name, space, source)
 
     def stats(self) -> LibraryStats:
         """How many stickers and packs the library holds, at which revision."""

@@ -96,17 +96,33 @@ def _settings(**sections: Mapping[str, object]) -> AppSettings:
 
 def test_enabled_telegram_without_token_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN is not set"):
-        enabled_adapters(_settings(), Redactor([]), env={})
+        enabled_adapters(_settings(telegram={"enabled": True}), Redactor([]), env={})
 
 
-def test_no_enabled_adapter_points_to_the_worker() -> None:
+def test_enabled_discord_without_token_is_a_clear_error() -> None:
+    env = {"TELEGRAM_BOT_TOKEN": TOKEN}
+    with pytest.raises(ConfigError, match=r"discord\.enabled is true but DISCORD_BOT_TOKEN"):
+        enabled_adapters(_settings(discord={"enabled": True}), Redactor([]), env=env)
+
+
+def test_no_token_and_no_adapter_points_to_the_worker() -> None:
     with pytest.raises(ConfigError, match="stickerbot worker"):
-        enabled_adapters(_settings(telegram={"enabled": False}), Redactor([]), env={})
+        enabled_adapters(_settings(), Redactor([]), env={})
+    with pytest.raises(ConfigError, match="stickerbot worker"):
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN}
+        enabled_adapters(_settings(telegram={"enabled": False}), Redactor([]), env=env)
 
 
-def test_enabled_telegram_with_token_gives_a_factory() -> None:
-    factories = enabled_adapters(_settings(), Redactor([]), env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    assert len(factories) == 1
+def test_by_default_each_adapter_runs_when_its_token_is_set() -> None:
+    def names(env: dict[str, str], **sections: Mapping[str, object]) -> list[str]:
+        factories = enabled_adapters(_settings(**sections), Redactor([]), env=env)
+        return [f.__qualname__.split(".")[0] for f in factories]
+
+    assert names({"TELEGRAM_BOT_TOKEN": TOKEN}) == ["telegram_adapter"]
+    assert names({"DISCORD_BOT_TOKEN": "d" * 30}) == ["discord_adapter"]
+    both = {"TELEGRAM_BOT_TOKEN": TOKEN, "DISCORD_BOT_TOKEN": "d" * 30}
+    assert names(both) == ["telegram_adapter", "discord_adapter"]
+    assert names(both, discord={"enabled": False}) == ["telegram_adapter"]
 
 
 @pytest.fixture
@@ -127,6 +143,7 @@ def test_cli_run_without_token_fails_in_one_line(
     restore_logging: None,
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("DISCORD_BOT_TOKEN", raising=False)
     config = tmp_path / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
     data = tmp_path / "data"
@@ -137,8 +154,8 @@ def test_cli_run_without_token_fails_in_one_line(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "error: telegram.enabled is true but TELEGRAM_BOT_TOKEN is not set: export the token "
-        "from @BotFather, or set enabled = false under [telegram]"
+        "error: no chat adapter is enabled: export TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
+        "(or both), or run `stickerbot worker` for the background jobs alone"
     ]
     assert not data.exists()  # failed before opening (and locking) the library
 
@@ -290,7 +307,8 @@ class Process:
 
 
 def _child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STICKERBOT_", "TELEGRAM_"))}
+    skip = ("STICKERBOT_", "TELEGRAM_", "DISCORD_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env["PYTHONPATH"] = str(REPO)
     return {**env, **extra}
 
@@ -403,6 +421,41 @@ async def test_stickerbot_run_with_the_telegram_adapter_against_a_fake_bot_api(
     assert child.lines[-1].endswith("stickerbot stopped"), log
     assert "/bot[REDACTED]/getUpdates" in log  # -v logs request URLs: the token is hidden
     assert api.token not in log
+
+
+@pytest.mark.slow  # starts processes
+async def test_stickerbot_run_with_only_a_discord_token_against_a_fake_discord(
+    tmp_path: Path,
+) -> None:
+    fake = pytest.importorskip("tests.fakes.discord_api")
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG + "[discord]\nadmins = [7]\n", encoding="utf-8")  # no [telegram]
+    api = fake.FakeDiscord()
+    await api.start()
+    guild = int(api.add_guild("Cat Club")["id"])
+    env = _child_env(
+        DISCORD_BOT_TOKEN=api.token,
+        STICKERBOT_DISCORD_API_URL=api.api_base_url,
+        STICKERBOT_DISCORD_CDN_URL=api.cdn_url,
+    )
+    args = [sys.executable, "-m", "bot", "--config", str(config)]
+    child = Process([*args, "--data-dir", str(tmp_path / "lib"), "run"], tmp_path, env)
+    try:
+        await asyncio.to_thread(child.wait_for, "stickerbot running (discord, jobs)")
+        await asyncio.to_thread(child.wait_for, "job utility: 0 stickers with utility")
+        status = await api.slash("status", user_id=7, guild_id=guild)
+        await status.until(lambda r: "utility every 0.2s" in r.content, timeout=30)
+        code = await asyncio.to_thread(child.stop, signal.SIGTERM)
+    finally:
+        child.kill()
+        await api.stop()
+    log = "\n".join(child.lines)
+    assert code == 0, log
+    assert "Library: 0 stickers in 0 packs" in status.content
+    assert api.commands[None], "commands published"
+    assert "discord adapter stopped" in log
+    assert child.lines[-1].endswith("stickerbot stopped"), log
+    assert api.token not in log and "Traceback" not in log
 
 
 async def _until_text(api: Any, chat_id: int, text: str, timeout: float = 30.0) -> None:
