@@ -98,7 +98,7 @@ def load_snapshot(
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
                 st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
             )  # fmt: skip
-    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
+    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight, cfg.typing)
     return Snapshot(
         revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, list(meta))
     )

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.expansion import TypingSettings
 from engine.understanding.nsfw import NsfwSettings
 from engine.understanding.ocr import OcrSettings
 from engine.understanding.style import StyleSettings
@@ -59,6 +60,7 @@ class SearchSettings(_Model):
     locales: tuple[str, ...] = ("en", "zh", "ja", "de", "es", "fr", "ru")
     field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     phrase_weight: float = 1.0  # extra weight of a query equal to a whole keyword
+    typing: TypingSettings = TypingSettings()  # unfinished last word, typos
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.2
