@@ -89,10 +89,11 @@ def load_snapshot(
     with db.session() as s:
         rows = s.execute(select(Sticker, Pack).join(Pack).order_by(Sticker.id))
         for st, pack in rows:
-            fields = annotations[st.id]
-            docs.append(
-                build_document(st.id, st.emoji, pack.title, fields, lexicon, cfg.dense_locale)
-            )
+            doc = build_document(
+                st.id, st.emoji, pack.title, annotations[st.id], lexicon, cfg.dense_locale,
+                file_name=st.original_name, pack_name=pack.name,
+            )  # fmt: skip
+            docs.append(doc)
             nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
             meta[st.id] = StickerMeta(
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,

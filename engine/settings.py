@@ -20,6 +20,8 @@ DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
     "vlm_description": 0.4,
     "history_queries": 0.5,
     "pack_title": 0.2,
+    "pack_name": 0.2,
+    "file_name": 0.5,
 }
 
 
