@@ -10,6 +10,7 @@ from engine import handles, proposals, users
 from engine.annotate import AnnotateReport, AnnotationPipeline, Stage
 from engine.cache import TTLCache
 from engine.crowd import aggregate, recompute_history_queries, recompute_utility
+from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
 from engine.errors import InvalidInputError
 from engine.index import Snapshot, load_snapshot, sync_text_vectors
@@ -74,6 +75,7 @@ class SearchService:
         self._snapshot_lock = threading.Lock()
         cfg = settings.search
         self._cache: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
+        self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
 
     @classmethod
     def open(
@@ -283,7 +285,7 @@ class SearchService:
         lexical = snapshot.bm25.top(text, pool)
         dense: list[tuple[int, float]] = []
         if cfg.dense and cfg.dense_weight > 0:
-            vector = self.embedder.embed([text])[0]
+            vector = self.query_vectors.vector(text)
             dense = [
                 (i, s)
                 for i, s in self.text_index.query(vector, pool)

@@ -73,6 +73,7 @@ class SearchSettings(_Model):
     min_pool: int = 250
     cache_ttl_s: float = 300.0
     cache_size: int = 2048
+    embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
     nsfw_threshold: float = 0.8
 
 
