@@ -13,14 +13,16 @@ from engine.evaluation import (
     TrackResult,
     blind_track,
     format_table,
+    format_typing_table,
     lexicon_track,
     load_devset,
+    typing_track,
 )
 from engine.service import SearchService
 from engine.settings import EngineSettings
 from engine.simulation import CrowdResult, PersonalizationResult, crowd_track, personalization_track
 
-TRACKS = ("lexicon", "personalization", "blind", "crowd")
+TRACKS = ("lexicon", "personalization", "blind", "crowd", "typing")
 
 
 def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
@@ -38,6 +40,10 @@ def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) 
         svc.annotate(progress=advance, only=["style"])
         bar.close()
         out["personalization"] = personalization_track(svc, dev, seed=seed)
+    if "typing" in names:
+        bar, advance = progress_bar("typing queries")
+        out["typing"] = typing_track(svc, dev, seed, advance)
+        bar.close()
     return out
 
 
@@ -82,7 +88,7 @@ def run_eval(
     work = scratch_settings(base, work, "stickerbot-eval-").data_dir
     started = time.perf_counter()
     results: dict[str, Any] = {}
-    if {"lexicon", "personalization"} & set(names):
+    if {"lexicon", "personalization", "typing"} & set(names):
         with _library(base, work, "emoji") as svc:
             results |= _emoji_tracks(svc, dev, names, seed)
     if {"blind", "crowd"} & set(names):
@@ -104,6 +110,8 @@ def _print(results: dict[str, Any], names: list[str]) -> None:
         click.echo(personalization_table(results["personalization"]))
     if "crowd" in names:
         click.echo(crowd_table(results["crowd"]))
+    if "typing" in names:
+        click.echo(format_typing_table(results["typing"]))
 
 
 def _jsonable(results: dict[str, Any], names: list[str]) -> dict[str, Any]:
