@@ -45,11 +45,14 @@ class Expansion:
     """Stand-in terms for one query word, each with a weight below 1.
 
     `own` are the word's own tokens: where any document matches them, the stand-ins are scaled
-    to score below the weakest of those matches, so an exact word always outranks them.
+    to score below the weakest of those matches, so an exact word always outranks them. The
+    stem of a word the vocabulary lacks is `demoted` to a stand-in when the word has completions
+    or corrections: `weari` stems like `weary`, but is most likely `wearing` being typed.
     """
 
     own: tuple[str, ...]
     terms: dict[str, float]
+    demoted: tuple[str, ...] = ()  # tokens of the query that count as stand-ins, not exact
 
 
 def split_vocabulary(frequencies: dict[str, int]) -> tuple[Vocabulary, Vocabulary]:
@@ -87,9 +90,13 @@ class QueryExpander:
             self._correct(norm[:start], surface, norm[end:], terms)
             if typing:
                 self._complete_fuzzily(surface, terms)
-        own = (*tokens, phrase_token(norm)) if typing else tokens
+        demoted = tokens[1:] if terms and surface not in self._words else ()
+        # Another word with the same stem is as weak a guess as a completion with a typo.
+        _add(terms, demoted, self._cfg.prefix_weight * self._cfg.typo_weight)
+        own = tuple(t for t in tokens if t not in demoted)
+        own = (*own, phrase_token(norm)) if typing else own
         # A stand-in equal to one of the word's own tokens is already scored in full.
-        return Expansion(own, {t: w for t, w in terms.items() if t not in own})
+        return Expansion(own, {t: w for t, w in terms.items() if t not in own}, demoted)
 
     def _complete(self, norm: str, surface: str, terms: dict[str, float]) -> bool:
         cfg = self._cfg

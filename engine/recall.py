@@ -92,10 +92,12 @@ class FieldBM25:
 
     def scores(self, text: str) -> Scores:
         """Weighted BM25 score of every document (aligned with `ids`)."""
-        total = self._weighted([*tokenize(text), phrase_token(text)])
-        if self._expander is not None:
-            for expansion in self._expander.expand(normalize(text)):
-                total += self._stand_in_scores(expansion)
+        expansions = self._expander.expand(normalize(text)) if self._expander else []
+        demoted = {t for e in expansions for t in e.demoted}
+        exact = [t for t in tokenize(text) if t not in demoted]
+        total = self._weighted([*exact, phrase_token(text)])
+        for expansion in expansions:
+            total += self._stand_in_scores(expansion)
         return total
 
     def _stand_in_scores(self, expansion: Expansion) -> Scores:

@@ -75,6 +75,13 @@ class TestPrefix:
     def test_only_the_last_word_is_completed(self, bm25: FieldBM25) -> None:
         assert ranked(bm25, "hap cry") == [4]
 
+    def test_an_unknown_prefix_is_no_exact_match_through_its_stem(self) -> None:
+        # "weari" is no word but stems like "weary": it is "wearing" being typed.
+        docs = [doc(1, ocr="weary"), doc(2, ocr="wearing"), doc(3, ocr="wearing")]
+        bm25 = FieldBM25(docs, WEIGHTS, typing=TypingSettings())
+        assert ranked(bm25, "weari") == [2, 3, 1]
+        assert ranked(bm25, "weary") == [1]
+
     def test_phrase_completion_ranks_the_whole_keyword_first(self, bm25: FieldBM25) -> None:
         assert ranked(bm25, "feu de circ")[0] == 9
 
