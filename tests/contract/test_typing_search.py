@@ -45,7 +45,7 @@ def test_unfinished_or_misspelt_word_finds_the_happy_stickers(
 def test_other_locales(sample: SearchService, typed: str, word: str) -> None:
     found = hits(sample, word)
     assert found
-    assert hits(sample, typed)[: len(found)] == found
+    assert set(hits(sample, typed)[: len(found)]) == set(found)
 
 
 def test_two_letters_are_searched_as_typed(sample: SearchService) -> None:
