@@ -9,14 +9,15 @@ stand-in terms from the index vocabulary, weighted below the word itself:
   frequent one: people type common words, and BM25 alone would favour the rarest completion;
 - corrections: terms one edit away from a word that the vocabulary does not hold, at
   `typo_weight`; a word the vocabulary holds is never corrected, so its exact matches stay;
-- fuzzy completions, when the last word has no completion at all: terms whose start is one
-  edit from it, at `prefix_weight * typo_weight`.
+- fuzzy completions, when the last word has neither a completion nor a correction: terms whose
+  start is one edit from it, at `prefix_weight * typo_weight`.
 
 Words shorter than `min_prefix` letters get no completions: one or two letters extend to
 hundreds of unrelated words, so such a query is searched as typed (exact tokens and dense
 recall). CJK text needs none of this: its uni- and bigram tokens already match partial words.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,8 +88,8 @@ class QueryExpander:
         terms: dict[str, float] = {}
         completed = typing and self._complete(norm, surface, terms)
         if self._cfg.typos and surface not in self._words and not completed:
-            self._correct(norm[:start], surface, norm[end:], terms)
-            if typing:
+            corrected = self._correct(norm[:start], surface, norm[end:], terms)
+            if typing and not corrected:
                 self._complete_fuzzily(surface, terms)
         demoted = tokens[1:] if terms and surface not in self._words else ()
         # Another word with the same stem is as weak a guess as a completion with a typo.
@@ -110,13 +111,14 @@ class QueryExpander:
             _add(terms, (phrase,), weight)
         return bool(found)
 
-    def _correct(self, before: str, surface: str, after: str, terms: dict[str, float]) -> None:
+    def _correct(self, before: str, surface: str, after: str, terms: dict[str, float]) -> bool:
         cfg = self._cfg
         if len(surface) < cfg.min_typo_length - 1:  # a deletion makes a word one letter short
-            return
+            return False
         found = self._words.corrections(surface, cfg.min_typo_length, cfg.corrections)
         for fixed, weight in _likely(self._words, found, cfg.typo_weight):
             _add(terms, (*word_tokens(fixed), phrase_token(before + fixed + after)), weight)
+        return bool(found)
 
     def _complete_fuzzily(self, surface: str, terms: dict[str, float]) -> None:
         cfg = self._cfg
@@ -127,7 +129,7 @@ class QueryExpander:
             _add(terms, word_tokens(word), weight)
 
 
-def _likely(vocabulary: Vocabulary, found: list[str], weight: float) -> list[tuple[str, float]]:
+def _likely(vocabulary: Vocabulary, found: Sequence[str], weight: float) -> list[tuple[str, float]]:
     # Each weighted by how common it is next to the most common one: the likelier intent.
     top = max((vocabulary.frequency(t) for t in found), default=0)
     return [(t, weight * vocabulary.frequency(t) / top) for t in found] if top else []

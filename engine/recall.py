@@ -1,6 +1,6 @@
 """Recall: field-weighted BM25 over sticker documents, dense search, and their fusion."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -82,34 +82,37 @@ class FieldBM25:
                     counts[token] += per_id[tid]
         return counts
 
-    def _weighted(self, tokens: Sequence[str]) -> Scores:
+    def _weighted(self, terms: Mapping[str, float]) -> Scores:
+        # Sums each term's precomputed BM25 postings (bm25s' sparse score matrix, one column per
+        # term) times its weight: one pass for any number of differently weighted stand-ins.
         total = np.zeros(len(self.ids), dtype=np.float64)
-        for weight, index in self._indexes:
-            known = [t for t in tokens if t in index.vocab_dict]
-            if known:
-                total += weight * index.get_scores(known)
+        for field_weight, index in self._indexes:
+            matrix = index.scores
+            indptr, docs, values = matrix["indptr"], matrix["indices"], matrix["data"]
+            for term, weight in terms.items():
+                tid = index.vocab_dict.get(term)
+                if tid is not None and tid < len(indptr) - 1:
+                    lo, hi = indptr[tid], indptr[tid + 1]
+                    # A term's postings name each document once, so plain fancy-index += works.
+                    total[docs[lo:hi]] += (field_weight * weight) * values[lo:hi]
         return total
 
     def scores(self, text: str) -> Scores:
         """Weighted BM25 score of every document (aligned with `ids`)."""
         expansions = self._expander.expand(normalize(text)) if self._expander else []
         demoted = {t for e in expansions for t in e.demoted}
-        exact = [t for t in tokenize(text) if t not in demoted]
-        total = self._weighted([*exact, phrase_token(text)])
+        exact = Counter(t for t in tokenize(text) if t not in demoted)
+        exact[phrase_token(text)] += 1
+        total = self._weighted(exact)
         for expansion in expansions:
             total += self._stand_in_scores(expansion)
         return total
 
     def _stand_in_scores(self, expansion: Expansion) -> Scores:
-        by_weight: dict[float, list[str]] = defaultdict(list)
-        for term, weight in expansion.terms.items():
-            by_weight[weight].append(term)
-        stand_in = np.zeros(len(self.ids), dtype=np.float64)
-        for weight, terms in by_weight.items():
-            stand_in += weight * self._weighted(terms)
+        stand_in = self._weighted(expansion.terms)
         if not stand_in.any():
             return stand_in
-        own = self._weighted(expansion.own)
+        own = self._weighted(dict.fromkeys(expansion.own, 1.0))
         exact = own > 0
         if exact.any():
             # Stand-ins only fill in below the word's exact matches: they leave the order of
@@ -117,7 +120,8 @@ class FieldBM25:
             stand_in[exact] = 0.0
             top = float(stand_in.max())
             if top > 0:
-                stand_in *= min(1.0, max(by_weight) * float(own[exact].min()) / top)
+                ceiling = max(expansion.terms.values()) * float(own[exact].min())
+                stand_in *= min(1.0, ceiling / top)
         return stand_in
 
     def top(self, text: str, k: int) -> list[tuple[int, float]]:
