@@ -9,8 +9,9 @@ stand-in terms from the index vocabulary, weighted below the word itself:
   frequent one: people type common words, and BM25 alone would favour the rarest completion;
 - corrections: terms one edit away from a word that the vocabulary does not hold, at
   `typo_weight`; a word the vocabulary holds is never corrected, so its exact matches stay;
-- fuzzy completions, when the last word has neither a completion nor a correction: terms whose
-  start is one edit from it, at `prefix_weight * typo_weight`.
+- fuzzy completions, when the last word (of `min_typo_length` letters or more) has neither a
+  completion nor a correction: terms whose start is one edit from it, at
+  `prefix_weight * typo_weight`.
 
 Words shorter than `min_prefix` letters get no completions: one or two letters extend to
 hundreds of unrelated words, so such a query is searched as typed (exact tokens and dense
@@ -122,7 +123,9 @@ class QueryExpander:
 
     def _complete_fuzzily(self, surface: str, terms: dict[str, float]) -> None:
         cfg = self._cfg
-        if not cfg.prefix or len(surface) <= cfg.min_prefix:
+        # Like corrections, only for 5+ letters: one edit in four letters reaches far too many
+        # words (`wplk` -> wolke), so a short unknown word stays unmatched.
+        if not cfg.prefix or len(surface) < max(cfg.min_prefix, cfg.min_typo_length):
             return
         found = self._words.fuzzy_completions(surface, cfg.completions)
         for word, weight in _likely(self._words, found, cfg.prefix_weight * cfg.typo_weight):

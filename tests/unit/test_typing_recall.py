@@ -108,6 +108,15 @@ class TestTypos:
         bm25 = FieldBM25(docs, WEIGHTS, typing=TypingSettings())
         assert ranked(bm25, "house")[0] == 1
 
+    def test_typo_in_a_word_being_typed(self, bm25: FieldBM25) -> None:
+        assert ranked(bm25, "glucklx")[0] == 11  # "gluckl" with a typo, completed fuzzily
+
+    def test_four_unknown_letters_are_not_completed_fuzzily(self) -> None:
+        docs = [doc(1, ocr="wolke"), doc(2, ocr="sad")]
+        bm25 = FieldBM25(docs, WEIGHTS, typing=TypingSettings())
+        assert ranked(bm25, "wplk") == []
+        assert ranked(bm25, "wplke") == [1]  # five letters: a correction
+
     def test_short_words_are_not_corrected(self, bm25: FieldBM25) -> None:
         assert ranked(bm25, "sab cry") == [4]  # "sab" is not taken for "sad"
 
