@@ -17,12 +17,14 @@ from engine import (
     blind_track,
     crowd_track,
     format_table,
+    format_typing_table,
     lexicon_track,
     load_devset,
     personalization_track,
+    typing_track,
 )
 
-TRACKS = ("lexicon", "personalization", "blind", "crowd")
+TRACKS = ("lexicon", "personalization", "blind", "crowd", "typing")
 
 
 def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
@@ -38,6 +40,9 @@ def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) 
         with progress("style annotation") as advance:
             svc.understanding.annotate(progress=advance, only=["style"])
         out["personalization"] = personalization_track(svc, dev, seed=seed)
+    if "typing" in names:
+        with progress("typing queries") as advance:
+            out["typing"] = typing_track(svc, dev, seed, advance)
     return out
 
 
@@ -81,7 +86,7 @@ def run_eval(
     work = base.in_dir(work, "stickerbot-eval-").data_dir
     started = time.perf_counter()
     results: dict[str, Any] = {}
-    if {"lexicon", "personalization"} & set(names):
+    if {"lexicon", "personalization", "typing"} & set(names):
         with _library(base, work, "emoji") as svc:
             results |= _emoji_tracks(svc, dev, names, seed)
     if {"blind", "crowd"} & set(names):
@@ -103,6 +108,8 @@ def _print(results: dict[str, Any], names: list[str]) -> None:
         click.echo(personalization_table(results["personalization"]))
     if "crowd" in names:
         click.echo(crowd_table(results["crowd"]))
+    if "typing" in names:
+        click.echo(format_typing_table(results["typing"]))
 
 
 def _jsonable(results: dict[str, Any], names: list[str]) -> dict[str, Any]:

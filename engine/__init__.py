@@ -27,11 +27,14 @@ if TYPE_CHECKING:
     from engine.evaluation import (
         DevSet,
         TrackResult,
+        TypingResult,
         blind_track,
         format_table,
+        format_typing_table,
         latency_summary,
         lexicon_track,
         load_devset,
+        typing_track,
     )
     from engine.ingest import ImportItem, items_from_path
     from engine.redaction import RedactingFilter, Redactor
@@ -99,11 +102,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.evaluation": (
         "DevSet",
         "TrackResult",
+        "TypingResult",
         "blind_track",
         "format_table",
+        "format_typing_table",
         "latency_summary",
         "lexicon_track",
         "load_devset",
+        "typing_track",
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
@@ -209,6 +215,7 @@ __all__ = [
     "Suggestion",
     "TextModelSettings",
     "TrackResult",
+    "TypingResult",
     "UnderstandingApi",
     "UnderstandingSettings",
     "UnsupportedFormatError",
@@ -218,12 +225,14 @@ __all__ = [
     "blind_track",
     "crowd_track",
     "format_table",
+    "format_typing_table",
     "items_from_path",
     "latency_summary",
     "lexicon_track",
     "load_devset",
     "personalization_track",
     "postable_media",
+    "typing_track",
 ]
 
 

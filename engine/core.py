@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
+from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import TextEmbedder
 from engine.index import Snapshot, load_snapshot, sync_text_vectors
 from engine.lexicon import Lexicon
@@ -48,6 +49,7 @@ class Core:
         self.lock = lock
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
+        self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
         self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         # Per revision, one vocabulary per space that asked: a scoped pack's words must not

@@ -101,10 +101,11 @@ def load_snapshot(
     with db.session() as s:
         rows = s.execute(select(Sticker, Pack).join(Pack).order_by(Sticker.id))
         for st, pack in rows:
-            fields = annotations[st.id]
-            docs.append(
-                build_document(st.id, st.emoji, pack.title, fields, lexicon, cfg.dense_locale)
-            )
+            doc = build_document(
+                st.id, st.emoji, pack.title, annotations[st.id], lexicon, cfg.dense_locale,
+                file_name=st.original_name, pack_name=pack.name,
+            )  # fmt: skip
+            docs.append(doc)
             nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
             meta[st.id] = StickerMeta(
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
@@ -112,7 +113,7 @@ def load_snapshot(
             )  # fmt: skip
             if pack.space is not None:
                 scoped[pack.space] += 1
-    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
+    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight, cfg.typing)
     styles = _styles(style_index, list(meta))
     return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), styles, scoped)
 

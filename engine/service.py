@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.core import Core
+from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
 from engine.errors import InvalidInputError, StickerNotFoundError, UserFacingError
 from engine.index import Snapshot
@@ -104,6 +105,11 @@ class SearchService:
     def settings(self) -> EngineSettings:
         """The settings this library was opened with."""
         return self._core.settings
+
+    @property
+    def query_vectors(self) -> QueryEmbeddingCache:
+        """The query-embedding cache (its `hits` and `misses` measure the typing stream)."""
+        return self._core.query_vectors
 
     def close(self) -> None:
         """Release the database and the writer lock."""
@@ -218,7 +224,7 @@ class SearchService:
         lexical = snapshot.bm25.top(text, pool)
         dense: list[tuple[int, float]] = []
         if cfg.dense and cfg.dense_weight > 0:
-            vector = core.embedder.embed([text])[0]
+            vector = core.query_vectors.vector(text)
             dense = [
                 (i, s)
                 for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))

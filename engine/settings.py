@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.expansion import TypingSettings
 from engine.understanding.nsfw import NsfwSettings
 from engine.understanding.ocr import OcrSettings
 from engine.understanding.style import StyleSettings
@@ -20,6 +21,8 @@ DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
     "vlm_description": 0.4,
     "history_queries": 0.5,
     "pack_title": 0.2,
+    "pack_name": 0.2,
+    "file_name": 0.5,
 }
 
 
@@ -60,6 +63,7 @@ class SearchSettings(_Model):
     locales: tuple[str, ...] = ("en", "zh", "ja", "de", "es", "fr", "ru")
     field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     phrase_weight: float = 1.0  # extra weight of a query equal to a whole keyword
+    typing: TypingSettings = TypingSettings()  # unfinished last word, typos
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.2
@@ -73,6 +77,7 @@ class SearchSettings(_Model):
     # A search waits for a snapshot rebuild only if the last one took at most this long; else it
     # is served from the last snapshot while the rebuild runs in the background.
     sync_rebuild_s: float = 0.25
+    embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
     nsfw_threshold: float = 0.8
 
 
