@@ -134,7 +134,7 @@ def sync_text_vectors(
         if with_text:
             index.upsert(
                 [d.sticker_id for d in with_text],
-                embedder.embed([d.dense_text() for d in with_text]),
+                embedder.embed_documents([d.dense_text() for d in with_text]),
             )
         index.delete([d.sticker_id for d in batch if not d.dense_text()])
         # Recorded after the upsert: a crash in between only means re-embedding, never a gap.

@@ -3,7 +3,7 @@
 import logging
 
 from engine.core import Core
-from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
+from engine.embedding import TextEmbedder, make_text_embedder
 from engine.errors import InvalidInputError
 from engine.index import Snapshot
 from engine.library import validate_user
@@ -70,7 +70,7 @@ class SearchService:
             import torch
 
             torch.set_num_threads(tm.torch_threads)
-        embedder = embedder or SentenceTransformerEmbedder(tm.model, tm.device, tm.batch_size)
+        embedder = embedder or make_text_embedder(tm)
         return cls(settings, db, index, embedder, lock, styles)
 
     @property
@@ -150,15 +150,13 @@ class SearchService:
         core = self._core
         cfg = core.settings.search
         pool = core.pool_size()
-        lexical = snapshot.bm25.top(text, pool)
+        lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
         if cfg.dense and cfg.dense_weight > 0:
-            vector = core.embedder.embed([text])[0]
-            dense = [
-                (i, s)
-                for i, s in core.text_index.query(vector, pool)
-                if s >= cfg.dense_min_similarity
-            ]
+            vector = core.embedder.embed_queries([text])[0]
+            floor = cfg.dense_min_similarity
+            floor = core.embedder.min_similarity if floor is None else floor
+            dense = [(i, s) for i, s in core.text_index.query(vector, pool) if s >= floor]
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
         return fuse_weighted(lexical, dense, cfg.dense_weight)
