@@ -1,5 +1,6 @@
 """The in-memory search snapshot (documents, BM25, hit metadata) and dense vector sync."""
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
 from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
-from engine.schema import Annotation, Pack, Sticker
+from engine.schema import Annotation, LibraryState, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
 from engine.types import StickerHit
@@ -112,11 +113,35 @@ def _styles(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
     return StyleMatrix(found, np.stack([vectors[i] for i in found]))
 
 
-def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:
-    """Documents whose dense text changed since they were last embedded."""
+def index_hash(doc: StickerDocument, identity: str) -> str:
+    """What a document's vector depends on: its dense text and the embedder that read it."""
+    return hashlib.sha256(f"{identity}\n{doc.dense_text()}".encode()).hexdigest()[:32]
+
+
+def stale_documents(
+    db: Database, docs: Sequence[StickerDocument], identity: str
+) -> list[StickerDocument]:
+    """Documents whose dense text or embedder changed since they were last embedded."""
     with db.session() as s:
         indexed = dict(s.execute(select(Sticker.id, Sticker.text_index_hash)).all())
-    return [d for d in docs if indexed.get(d.sticker_id) != d.dense_hash()]
+    return [d for d in docs if indexed.get(d.sticker_id) != index_hash(d, identity)]
+
+
+def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
+    """Empty the index when its vectors came from another embedder; True when it did.
+
+    Vectors of two models are not comparable (and may differ in dimension), so old ones must not
+    answer queries while the library is re-embedded. The identity is recorded after the index is
+    emptied: a crash in between only empties it again.
+    """
+    with db.session() as s:
+        state = s.get(LibraryState, 1)
+        if state is not None and state.text_model == identity:
+            return False
+    index.clear()
+    with db.session() as s:
+        s.execute(update(LibraryState).where(LibraryState.id == 1).values(text_model=identity))
+    return True
 
 
 def sync_text_vectors(
@@ -126,25 +151,41 @@ def sync_text_vectors(
     index: VectorIndex,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed and upsert stale documents in batches; return how many were (re)embedded."""
-    stale = stale_documents(db, docs)
+    """Embed and upsert stale documents in committed batches; return how many were embedded.
+
+    Resumable: each batch records its documents' hashes once their vectors are stored, so a
+    killed run (say, halfway through re-embedding the library for a new model) goes on where it
+    stopped. Stale documents are sorted by text so that identical texts (stickers known only by
+    the same emoji) share a batch and are embedded once.
+    """
+    identity = embedder.identity
+    adopt_embedder(db, identity, index)
+    stale = sorted(stale_documents(db, docs, identity), key=lambda d: d.dense_text())
     for start in range(0, len(stale), EMBED_BATCH):
         batch = stale[start : start + EMBED_BATCH]
-        with_text = [d for d in batch if d.dense_text()]
-        if with_text:
-            index.upsert(
-                [d.sticker_id for d in with_text],
-                embedder.embed_documents([d.dense_text() for d in with_text]),
-            )
-        index.delete([d.sticker_id for d in batch if not d.dense_text()])
+        _embed_batch(batch, embedder, index)
         # Recorded after the upsert: a crash in between only means re-embedding, never a gap.
         with db.session() as s:
             for d in batch:
                 s.execute(
                     update(Sticker)
                     .where(Sticker.id == d.sticker_id)
-                    .values(text_index_hash=d.dense_hash())
+                    .values(text_index_hash=index_hash(d, identity))
                 )
         if progress:
             progress(len(batch), len(stale))
     return len(stale)
+
+
+def _embed_batch(
+    batch: Sequence[StickerDocument], embedder: TextEmbedder, index: VectorIndex
+) -> None:
+    with_text = [d for d in batch if d.dense_text()]
+    if with_text:
+        unique = list(dict.fromkeys(d.dense_text() for d in with_text))
+        vectors = embedder.embed_documents(unique)
+        row = {text: i for i, text in enumerate(unique)}
+        index.upsert(
+            [d.sticker_id for d in with_text], vectors[[row[d.dense_text()] for d in with_text]]
+        )
+    index.delete([d.sticker_id for d in batch if not d.dense_text()])

@@ -1,6 +1,6 @@
 """Vector indexes: Chroma (embedded or server) and an in-memory one, behind one interface."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,12 +33,17 @@ class VectorIndex(Protocol):
         """How many vectors are stored."""
         ...
 
+    def clear(self) -> None:
+        """Remove every vector; the next upsert may bring another dimension."""
+        ...
+
 
 class ChromaVectorIndex:
     """One Chroma collection with cosine space; embeddings are computed by us, not Chroma."""
 
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, recreate: Callable[[], Any]) -> None:
         self._col = collection
+        self._recreate = recreate
 
     def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
         """Insert or replace vectors."""
@@ -79,6 +84,10 @@ class ChromaVectorIndex:
         """How many vectors are stored."""
         return int(self._col.count())
 
+    def clear(self) -> None:
+        """Drop and recreate the collection: Chroma keeps a collection's dimension for good."""
+        self._col = self._recreate()
+
 
 class MemoryVectorIndex:
     """Exact brute-force search in numpy; for tests and tiny libraries."""
@@ -114,6 +123,10 @@ class MemoryVectorIndex:
         """How many vectors are stored."""
         return len(self._vectors)
 
+    def clear(self) -> None:
+        """Remove every vector."""
+        self._vectors.clear()
+
 
 def _unit(x: Vectors) -> Vectors:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
@@ -133,9 +146,16 @@ def chroma_client(settings: VectorSettings, data_dir: Path) -> Any:
 
 def chroma_index(client: Any, name: str, prefix: str = "") -> ChromaVectorIndex:
     """Open or create a cosine collection without a Chroma-side embedding function."""
-    collection = client.get_or_create_collection(
-        prefix + name,
-        embedding_function=None,
-        configuration={"hnsw": {"space": "cosine", "ef_search": 300}},
-    )
-    return ChromaVectorIndex(collection)
+
+    def create() -> Any:
+        return client.get_or_create_collection(
+            prefix + name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "ef_search": 300}},
+        )
+
+    def recreate() -> Any:
+        client.delete_collection(prefix + name)
+        return create()
+
+    return ChromaVectorIndex(create(), recreate)

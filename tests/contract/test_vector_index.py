@@ -125,3 +125,12 @@ def test_large_ids_round_trip(index: VectorIndex) -> None:
     index.upsert([big, 5], vecs(X, Y))
     assert ids(index.query(vecs(X)[0], 1)) == [big]
     assert set(index.get([big])) == {big}
+
+
+def test_clear_removes_everything_and_frees_the_dimension(filled: VectorIndex) -> None:
+    filled.clear()
+    assert filled.count() == 0
+    assert filled.query(vecs(X)[0], 5) == []
+    # Another embedder may bring another dimension (Chroma keeps a collection's for good).
+    filled.upsert([7], np.array([[0.0, 1.0]], dtype=np.float32))
+    assert ids(filled.query(np.array([0.0, 1.0], dtype=np.float32), 1)) == [7]
