@@ -4,7 +4,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -291,9 +291,12 @@ def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(JOBS))
     if unknown:
         raise click.UsageError(f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(JOBS)}")
-    with obj.service() as svc:
-        for outcome in asyncio.run(run_jobs(svc, list(names))):
-            click.echo(f"{outcome.name}: {outcome.summary}")
+    # Re-embedding a library (after a change of text model) takes minutes: show its progress.
+    indexing = progress("indexing") if not names or "index" in names else nullcontext(None)
+    with obj.service() as svc, indexing as advance:
+        outcomes = asyncio.run(run_jobs(svc, list(names), advance))
+    for outcome in outcomes:
+        click.echo(f"{outcome.name}: {outcome.summary}")
 
 
 @cli.command("run")

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from engine import SearchService
+from engine import Progress, SearchService
 
 # A job: one run over the engine, returning a one-line summary (adapters contribute the same).
 JobFunc = Callable[[SearchService], Awaitable[str]]
@@ -45,9 +45,9 @@ async def profiles_job(svc: SearchService) -> str:
     return f"{n} user profiles updated"
 
 
-async def index_job(svc: SearchService) -> str:
-    """Re-embed sticker documents whose text changed."""
-    n = await asyncio.to_thread(svc.library.refresh)
+async def index_job(svc: SearchService, progress: Progress | None = None) -> str:
+    """Re-embed sticker documents whose text (or the configured text model) changed."""
+    n = await asyncio.to_thread(svc.library.refresh, progress)
     return f"{n} documents re-embedded"
 
 
@@ -61,6 +61,12 @@ JOBS: dict[str, JobFunc] = {
 }
 
 
-async def run_jobs(svc: SearchService, names: list[str]) -> list[JobOutcome]:
-    """Run the named jobs (all when empty) one after another."""
-    return [JobOutcome(name, await JOBS[name](svc)) for name in (names or list(JOBS))]
+async def run_jobs(
+    svc: SearchService, names: list[str], index_progress: Progress | None = None
+) -> list[JobOutcome]:
+    """Run the named jobs (all when empty) one after another; `index_progress` watches `index`."""
+    outcomes = []
+    for name in names or list(JOBS):
+        run = index_job(svc, index_progress) if name == "index" else JOBS[name](svc)
+        outcomes.append(JobOutcome(name, await run))
+    return outcomes
