@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from engine.annotate import AnnotationPipeline, Stage
 from engine.cache import TTLCache
 from engine.embedding import TextEmbedder
-from engine.index import Snapshot, load_snapshot, sync_text_vectors
+from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
 from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
@@ -43,6 +43,7 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self._snapshot: Snapshot | None = None
+        self.dense_ready = False  # set with each snapshot
         self._snapshot_lock = threading.Lock()
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
 
@@ -55,6 +56,9 @@ class Core:
                 self._snapshot = load_snapshot(
                     self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index
                 )
+                # Until the index job adopts a newly configured model, the index holds another
+                # model's vectors: comparing them with this model's queries means nothing.
+                self.dense_ready = indexed_model(self.db) == self.embedder.identity
             return self._snapshot
 
     def refresh(self, progress: Progress | None = None) -> int:

@@ -127,20 +127,26 @@ def stale_documents(
     return [d for d in docs if indexed.get(d.sticker_id) != index_hash(d, identity)]
 
 
+def indexed_model(db: Database) -> str | None:
+    """Identity of the embedder whose vectors the text index holds (None: none recorded)."""
+    with db.session() as s:
+        return s.scalar(select(LibraryState.text_model).where(LibraryState.id == 1))
+
+
 def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
     """Empty the index when its vectors came from another embedder; True when it did.
 
     Vectors of two models are not comparable (and may differ in dimension), so old ones must not
     answer queries while the library is re-embedded. The identity is recorded after the index is
-    emptied: a crash in between only empties it again.
+    emptied (a crash in between only empties it again), with a new revision, so that every
+    process rereads which model the index holds.
     """
-    with db.session() as s:
-        state = s.get(LibraryState, 1)
-        if state is not None and state.text_model == identity:
-            return False
+    if indexed_model(db) == identity:
+        return False
     index.clear()
     with db.session() as s:
         s.execute(update(LibraryState).where(LibraryState.id == 1).values(text_model=identity))
+        db.bump_revision(s)
     return True
 
 

@@ -152,7 +152,7 @@ class SearchService:
         pool = core.pool_size()
         lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
-        if cfg.dense and cfg.dense_weight > 0:
+        if cfg.dense and cfg.dense_weight > 0 and core.dense_ready:
             vector = core.embedder.embed_queries([text])[0]
             floor = cfg.dense_min_similarity
             floor = core.embedder.min_similarity if floor is None else floor

@@ -41,26 +41,42 @@ class VectorIndex(Protocol):
 class ChromaVectorIndex:
     """One Chroma collection with cosine space; embeddings are computed by us, not Chroma."""
 
-    def __init__(self, collection: Any, recreate: Callable[[], Any]) -> None:
-        self._col = collection
+    def __init__(
+        self,
+        open_collection: Callable[[], Any],
+        recreate: Callable[[], Any],
+        missing: type[Exception] = LookupError,
+    ) -> None:
+        self._open = open_collection
         self._recreate = recreate
+        self._missing = missing  # what Chroma raises for a dropped collection
+        self._col = open_collection()
+
+    def _do(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._col, method)(**kwargs)
+        except self._missing:
+            # Another process recreated the collection (a change of text model): follow it.
+            self._col = self._open()
+            return getattr(self._col, method)(**kwargs)
 
     def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
         """Insert or replace vectors."""
         if len(ids):
-            self._col.upsert(ids=[str(i) for i in ids], embeddings=np.asarray(vectors))
+            self._do("upsert", ids=[str(i) for i in ids], embeddings=np.asarray(vectors))
 
     def delete(self, ids: Sequence[int]) -> None:
         """Remove vectors; unknown ids are ignored."""
         if len(ids):
-            self._col.delete(ids=[str(i) for i in ids])
+            self._do("delete", ids=[str(i) for i in ids])
 
     def query(self, vector: Vectors, k: int) -> list[tuple[int, float]]:
         """The k nearest ids with cosine similarity, best first."""
         n = min(k, self.count())
         if n == 0:
             return []
-        res = self._col.query(
+        res = self._do(
+            "query",
             query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
             n_results=n,
             include=["distances"],
@@ -74,7 +90,7 @@ class ChromaVectorIndex:
         """Stored vectors of the ids that exist."""
         if not len(ids):
             return {}
-        res = self._col.get(ids=[str(i) for i in ids], include=["embeddings"])
+        res = self._do("get", ids=[str(i) for i in ids], include=["embeddings"])
         return {
             int(i): np.asarray(v, dtype=np.float32)
             for i, v in zip(res["ids"], res["embeddings"], strict=True)
@@ -82,7 +98,7 @@ class ChromaVectorIndex:
 
     def count(self) -> int:
         """How many vectors are stored."""
-        return int(self._col.count())
+        return int(self._do("count"))
 
     def clear(self) -> None:
         """Drop and recreate the collection: Chroma keeps a collection's dimension for good."""
@@ -158,4 +174,6 @@ def chroma_index(client: Any, name: str, prefix: str = "") -> ChromaVectorIndex:
         client.delete_collection(prefix + name)
         return create()
 
-    return ChromaVectorIndex(create(), recreate)
+    from chromadb.errors import NotFoundError
+
+    return ChromaVectorIndex(create, recreate, NotFoundError)

@@ -12,6 +12,7 @@ from engine import index as index_module
 from engine.ingest import ImportItem
 from engine.service import SearchService
 from engine.settings import EngineSettings, StorageSettings
+from engine.types import SearchQuery
 from tests.conftest import encode, internals
 
 EMOJI = ["😀", "😢", "🐱", "😡", "❤️", "🐶", "😴"]
@@ -26,6 +27,7 @@ class HashEmbedder:
         self.name = self.identity = identity
         self.dim = dim
         self.embedded: list[str] = []
+        self.queried: list[str] = []
         self._calls = 0
         self._fail_on_call = fail_on_call
 
@@ -38,6 +40,7 @@ class HashEmbedder:
         return np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.queried.extend(texts)
         return self._vectors(texts)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -127,3 +130,14 @@ def test_identical_texts_are_embedded_once(tmp_path: Path) -> None:
         svc.library.import_items(twins, "twins")
         assert internals(svc).text_index.count() == len(twins)
     assert len(embedder.embedded) == 1
+
+
+def test_search_leaves_dense_recall_out_until_the_new_model_is_adopted(data_dir: Path) -> None:
+    embedder = HashEmbedder("B", 16)
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        # No word matches: only dense recall could answer, and model A's vectors must not.
+        assert svc.search(SearchQuery("u", "zzqx")).hits == []
+        assert embedder.queried == []
+        svc.library.refresh()  # the index job adopts model B
+        assert len(svc.search(SearchQuery("u", "zzqy")).hits) == len(EMOJI)
+        assert embedder.queried == ["zzqy"]
