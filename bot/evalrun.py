@@ -28,7 +28,15 @@ TRACKS = ("lexicon", "personalization", "blind", "crowd", "typing")
 
 
 def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
-    return SearchService.open(base.in_dir(work / name))
+    svc = SearchService.open(base.in_dir(work / name))
+    try:
+        # A reused --work-dir may hold another text model's vectors: re-embed before measuring.
+        with progress("indexing") as advance:
+            svc.library.refresh(advance)
+    except BaseException:
+        svc.close()
+        raise
+    return svc
 
 
 def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:

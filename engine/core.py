@@ -7,7 +7,7 @@ from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
 from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import TextEmbedder
-from engine.index import Snapshot, load_snapshot, sync_text_vectors
+from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
 from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
@@ -51,6 +51,7 @@ class Core:
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
         self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
+        self.dense_ready = False  # whether the index holds this model's vectors
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         # Per revision, one vocabulary per space that asked: a scoped pack's words must not
         # complete queries in other spaces.
@@ -67,7 +68,11 @@ class Core:
 
     def _build_snapshot(self) -> Snapshot:
         cfg = self.settings
-        return load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        snapshot = load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        # Until the index job adopts a newly configured model, the index holds another model's
+        # vectors: comparing them with this model's queries means nothing.
+        self.dense_ready = indexed_model(self.db) == self.embedder.identity
+        return snapshot
 
     def vocabulary(self, space: str | None = None) -> Vocabulary:
         """The completion vocabulary of what `space` sees at this revision, built on first use."""

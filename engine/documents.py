@@ -96,8 +96,8 @@ def build_document(
 ) -> StickerDocument:
     """Merge the emoji's keywords, the names and every annotation source into one document.
 
-    The dense text takes emoji keywords in `dense_locale` only: the text model reads one language
-    well, and seven locales of keywords would make each document several times longer to embed.
+    The dense text takes emoji keywords in `dense_locale` only ("all": every configured locale):
+    seven locales of keywords make each document about seven times longer to embed.
     """
     fields: dict[str, list[str]] = {f: [] for f in FIELDS}
     fields["emoji"].append(emoji)
@@ -110,4 +110,5 @@ def build_document(
             if name in fields:
                 fields[name].append(_as_text(value))
     merged = {k: " ; ".join(v for v in vs if v) for k, vs in fields.items()}
-    return StickerDocument(sticker_id, merged, " ; ".join(lexicon.keywords(emoji, (dense_locale,))))
+    locales = None if dense_locale == "all" else (dense_locale,)  # None: every configured one
+    return StickerDocument(sticker_id, merged, " ; ".join(lexicon.keywords(emoji, locales)))

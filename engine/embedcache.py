@@ -38,7 +38,7 @@ class QueryEmbeddingCache:
                 self.hits += 1
                 return cached
             self.misses += 1
-        vector: Vector = self._embedder.embed([key])[0]
+        vector: Vector = self._embedder.embed_queries([key])[0]
         vector.flags.writeable = False  # shared by every caller: nobody may change it
         with self._lock:
             self._data[key] = vector

@@ -153,6 +153,8 @@ class LibraryState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Identity of the text embedder whose vectors the text index holds (None: not yet known).
+    text_model: Mapped[str | None] = mapped_column(String(256), nullable=True, default=None)
 
 
 class PackProposal(Base):

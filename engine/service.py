@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from engine.core import Core
 from engine.embedcache import QueryEmbeddingCache
-from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
+from engine.embedding import TextEmbedder, make_text_embedder
 from engine.errors import InvalidInputError, StickerNotFoundError, UserFacingError
 from engine.index import Snapshot
 from engine.library import validate_space, validate_user
@@ -98,7 +98,7 @@ class SearchService:
             import torch
 
             torch.set_num_threads(tm.torch_threads)
-        embedder = embedder or SentenceTransformerEmbedder(tm.model, tm.device, tm.batch_size)
+        embedder = embedder or make_text_embedder(tm)
         return cls(settings, db, index, embedder, lock, styles)
 
     @property
@@ -221,14 +221,16 @@ class SearchService:
     def _recall(self, snapshot: Snapshot, text: str, pool: int) -> list[Candidate]:
         core = self._core
         cfg = core.settings.search
-        lexical = snapshot.bm25.top(text, pool)
+        lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
-        if cfg.dense and cfg.dense_weight > 0:
+        if cfg.dense and cfg.dense_weight > 0 and core.dense_ready:
             vector = core.query_vectors.vector(text)
+            floor = cfg.dense_min_similarity
+            floor = core.embedder.min_similarity if floor is None else floor
             dense = [
                 (i, s)
                 for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))
-                if s >= cfg.dense_min_similarity
+                if s >= floor
             ]
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
@@ -307,13 +309,15 @@ class SearchService:
         cfg = core.settings.search
         dense: list[tuple[int, float]] = []
         stored = core.text_index.get([anchor.sticker_id]) if cfg.dense else {}
+        floor = cfg.dense_min_similarity
+        floor = core.embedder.min_similarity if floor is None else floor
         if anchor.sticker_id in stored:
             dense = [
                 (i, s)
                 for i, s in core.text_index.query(
                     stored[anchor.sticker_id], _dense_k(pool, core.pool_size())
                 )
-                if s >= cfg.dense_min_similarity
+                if s >= floor
             ]
         return anchor_content(snapshot, anchor.sticker_id, dense, pool)
 

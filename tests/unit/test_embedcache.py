@@ -12,14 +12,18 @@ from engine.embedding import Vectors
 class CountingEmbedder:
     """A fake embedder that records every text it embeds."""
 
-    name = "counting"
+    name = identity = "counting"
+    min_similarity = 0.0
 
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
         self.calls.extend(texts)
         return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        raise AssertionError("the query cache embeds queries only")
 
 
 def test_a_repeated_query_is_embedded_once() -> None:
