@@ -168,3 +168,4 @@ class PackProposal(Base):
     name: Mapped[str] = mapped_column(String(128))
     proposed_by: Mapped[str] = mapped_column(String(64), default="")
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
