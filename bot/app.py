@@ -116,7 +116,7 @@ async def run_bot(
     with stop_on_signals(stop):
         # Opening loads models and takes the writer lock: keep the loop free meanwhile.
         svc = await asyncio.to_thread(SearchService.open, settings.engine())
-        jobs = JobStatus(redact)
+        jobs = JobStatus(redact, lease_s=settings.jobs.lease_s)
         try:
             await _serve(svc, settings, factories, with_jobs, jobs, stop)
         finally:
