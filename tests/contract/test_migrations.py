@@ -214,9 +214,8 @@ def test_every_revision_downgrades_and_upgrades_again(url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("_", [pytest.param(None, id="postgresql")])
 def test_processes_opening_a_new_postgresql_library_at_once_migrate_it_once(
-    postgres_url: str, caplog: pytest.LogCaptureFixture, _: None
+    postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Four openers race (threads stand in for processes: each has its own connections)."""
     reset_database(postgres_url)
