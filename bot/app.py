@@ -18,7 +18,7 @@ from jobs.tasks import JOBS, JobFunc
 log = logging.getLogger("stickerbot.app")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log every HTTP request or job run at INFO: our own lines say what matters.
-CHATTY_LOGGERS = ("httpx", "httpcore", "apscheduler")
+CHATTY_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic")
 WRITE_HALT_S = 5.0  # how long an exit waits for a vector write in progress
 
 
@@ -116,7 +116,7 @@ async def run_bot(
     with stop_on_signals(stop):
         # Opening loads models and takes the writer lock: keep the loop free meanwhile.
         svc = await asyncio.to_thread(SearchService.open, settings.engine())
-        jobs = JobStatus(redact)
+        jobs = JobStatus(redact, lease_s=settings.jobs.lease_s)
         try:
             await _serve(svc, settings, factories, with_jobs, jobs, stop)
         finally:

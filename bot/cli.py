@@ -316,10 +316,17 @@ def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(JOBS))
     if unknown:
         raise click.UsageError(f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(JOBS)}")
+    lease_s = obj.settings.jobs.lease_s
     with obj.service() as svc, bars() as shown:
-        outcomes = asyncio.run(run_jobs(svc, list(names), progress=shown.stage))
+        outcomes = asyncio.run(run_jobs(svc, list(names), shown.stage, lease_s))
     for outcome in outcomes:
-        click.echo(f"{outcome.name}: {outcome.summary}")
+        if outcome.held is None:
+            click.echo(f"{outcome.name}: {outcome.summary}")
+    held = [o.held for o in outcomes if o.held is not None]
+    for error in held:
+        click.echo(f"error: {error}; not run here, try again when it is done", err=True)
+    if held:
+        sys.exit(2)
 
 
 @cli.command("run")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from engine.errors import (
         ConfigError,
         InvalidInputError,
+        JobLeaseHeldError,
         LibraryLockedError,
         MediaError,
         ModelError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         typing_track,
     )
     from engine.ingest import ImportItem, items_from_path
+    from engine.leases import HeldLease, JobLeases
     from engine.redaction import RedactingFilter, Redactor
     from engine.service import Job, SearchService
     from engine.settings import (
@@ -89,6 +91,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.errors": (
         "ConfigError",
         "InvalidInputError",
+        "JobLeaseHeldError",
         "LibraryLockedError",
         "MediaError",
         "ModelError",
@@ -112,6 +115,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "typing_track",
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
+    "engine.leases": ("HeldLease", "JobLeases"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
     "engine.service": ("Job", "SearchService"),
     "engine.settings": (
@@ -175,6 +179,7 @@ __all__ = [
     "EngineSettings",
     "EngineStatus",
     "ForgetReport",
+    "HeldLease",
     "ImportItem",
     "ImportReport",
     "ImportedFile",
@@ -183,6 +188,8 @@ __all__ = [
     "InteractionKind",
     "InvalidInputError",
     "Job",
+    "JobLeaseHeldError",
+    "JobLeases",
     "LibraryApi",
     "LibraryLockedError",
     "LibraryStats",

@@ -7,11 +7,14 @@
     │       └── UnsupportedFormatError
     └── OperatorError         for the CLI and the logs only: may name paths, settings, variables
         ├── ConfigError, LibraryLockedError
+        ├── JobLeaseHeldError another process runs this background job now
         └── ModelError        a model that is missing, failed to load or failed to run
 
 Adapters show a `UserFacingError`'s message and a generic apology for everything else, so an
 `OperatorError` never reaches a chat.
 """
+
+from datetime import datetime
 
 
 class StickerbotError(Exception):
@@ -56,3 +59,12 @@ class LibraryLockedError(OperatorError):
 
 class ModelError(OperatorError):
     """A configured model is missing, failed to load or failed to run."""
+
+
+class JobLeaseHeldError(OperatorError):
+    """Another process holds the job's lease: it runs the job now."""
+
+    def __init__(self, job: str, holder: str, until: datetime | None = None) -> None:
+        self.job, self.holder, self.until = job, holder, until
+        expiry = f" until {until:%H:%M:%S} UTC unless renewed" if until else ""
+        super().__init__(f"job {job} is running in another process ({holder} holds it{expiry})")

@@ -168,3 +168,13 @@ class PackProposal(Base):
     name: Mapped[str] = mapped_column(String(128))
     proposed_by: Mapped[str] = mapped_column(String(64), default="")
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobLease(Base):
+    """Which process runs a background job now; a lease past `expires_at` is free to take."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))  # hostname:pid:random
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,6 +12,7 @@ from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import TextEmbedder, make_text_embedder
 from engine.errors import InvalidInputError, StickerNotFoundError, UserFacingError
 from engine.index import Snapshot
+from engine.leases import JobLeases
 from engine.library import validate_space, validate_user
 from engine.lock import WriterLock
 from engine.personalize import Profile, load_profile, personalize
@@ -52,8 +53,9 @@ class SearchService:
     """One open library: `search` on the hot path, and one part per concern.
 
     `library` (import, packs, stickers, proposals), `users` (interactions, forgetting,
-    settings), `understanding` (annotation), `crowd` (utility, learned queries, profiles) and
-    `platform(name)` (one platform's sticker handles).
+    settings), `understanding` (annotation), `crowd` (utility, learned queries, profiles),
+    `leases` (which process runs each background job) and `platform(name)` (one platform's
+    sticker handles).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class SearchService:
         self.users = UsersApi(self._core)
         self.understanding = UnderstandingApi(self._core)
         self.crowd = CrowdApi(self._core)
+        self.leases = JobLeases(db)
         self._platforms: dict[str, PlatformApi] = {}
 
     @classmethod

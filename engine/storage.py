@@ -5,11 +5,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select, text, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.schema import Base, LibraryState
+from engine.migrate import upgrade_schema
+from engine.schema import LibraryState
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -25,33 +27,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Additive schema upgrades: columns added since a library was created become NULL-able.
-
-    Enough while the schema only grows; a destructive change will need real migrations.
-    """
-    existing = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not existing.has_table(table.name):
-                continue
-            have = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    kind = column.type.compile(engine.dialect)
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
-
-
 class Database:
-    """Owns the SQLAlchemy engine; creates the schema on first use."""
+    """Owns the SQLAlchemy engine; migrates the schema to the newest revision on open."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        upgrade_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._ensure_state_row()
 
@@ -62,9 +46,12 @@ class Database:
             yield session
 
     def _ensure_state_row(self) -> None:
-        with self.session() as s:
-            if s.get(LibraryState, 1) is None:
-                s.add(LibraryState(id=1, revision=0))
+        try:
+            with self.session() as s:
+                if s.get(LibraryState, 1) is None:
+                    s.add(LibraryState(id=1, revision=0))
+        except IntegrityError:
+            pass  # another process opening the same new library inserted it first
 
     def revision(self) -> int:
         """The current library revision."""

@@ -15,7 +15,8 @@ from apscheduler.events import (  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from engine import SearchService
+from engine import HeldLease, JobLeaseHeldError, SearchService
+from jobs.settings import DEFAULT_LEASE_S
 from jobs.tasks import JOBS, JobFunc
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,10 @@ class JobRecord:
     interval_s: float
     runs: int = 0
     failures: int = 0
-    skipped: int = 0  # runs dropped because the previous one was still going, or too late
+    # Runs dropped: the previous one was still going, it was too late, or another process
+    # held the job's lease; `last_skip` says why the latest was.
+    skipped: int = 0
+    last_skip: str | None = None
     running: bool = False
     last_start: datetime | None = None
     last_finish: datetime | None = None
@@ -54,10 +58,11 @@ class JobRecord:
     def line(self, now: datetime) -> str:
         """One line: schedule, state, the last result and the counts."""
         head = f"{self.name} every {span(self.interval_s)}"
+        skips = f"skipped {self.skipped}: {self.last_skip}" if self.skipped else ""
         if self.last_start is None:
-            return f"{head}: not run yet"
+            return f"{head}: not run here yet ({skips})" if skips else f"{head}: not run yet"
         counts = f"runs {self.runs}, failed {self.failures}"
-        counts += f", skipped {self.skipped}" if self.skipped else ""
+        counts += f", {skips}" if skips else ""
         parts = [self._state(now)]
         if self.runs:
             parts.append(self._result())
@@ -81,10 +86,12 @@ class JobStatus:
         self,
         redact: Callable[[str], str] = str,
         clock: Callable[[], datetime] = now_utc,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.records: dict[str, JobRecord] = {}
         self._redact = redact  # error texts reach a chat: keep tokens out of them
         self._clock = clock
+        self._lease_s = lease_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self, name: str, interval_s: float) -> None:
@@ -106,21 +113,49 @@ class JobStatus:
 
     async def _record(self, name: str, func: JobFunc, svc: SearchService) -> None:
         rec = self.records.setdefault(name, JobRecord(name, 0.0))
+        lease = await self._take(rec, svc)
+        if lease is None:
+            return
+        try:
+            await self._run_once(rec, func, svc)
+        finally:
+            await _release(lease)
+
+    async def _take(self, rec: JobRecord, svc: SearchService) -> HeldLease | None:
+        """The job's lease, or None: held by another process (a skip) or not to be had."""
+        try:
+            # Not a job thread: those may all be busy with long runs, and this is quick.
+            return await asyncio.to_thread(svc.leases.take, rec.name, self._lease_s)
+        except JobLeaseHeldError as held:
+            rec.skipped += 1
+            rec.last_skip = f"held by {held.holder}"
+            log.info("job %s: skipped, %s", rec.name, held)
+        except Exception as exc:
+            log.exception("job %s: could not take its lease", rec.name)
+            rec.last_start = rec.last_finish = self._clock()
+            rec.runs += 1
+            self._failed(rec, exc)
+        return None
+
+    async def _run_once(self, rec: JobRecord, func: JobFunc, svc: SearchService) -> None:
         rec.running, rec.last_start = True, self._clock()
         started = time.monotonic()
         try:
             summary = await func(svc)
         except Exception as exc:
             # Never let a job's failure reach APScheduler: the next run should simply try again.
-            log.exception("job %s failed after %.1fs", name, time.monotonic() - started)
-            rec.failures += 1
-            rec.last_ok, rec.last_error = False, self._error_text(exc)
+            log.exception("job %s failed after %.1fs", rec.name, time.monotonic() - started)
+            self._failed(rec, exc)
         else:
-            log.info("job %s: %s (%.1fs)", name, summary, time.monotonic() - started)
+            log.info("job %s: %s (%.1fs)", rec.name, summary, time.monotonic() - started)
             rec.last_ok, rec.last_outcome = True, summary
         finally:
             rec.runs += 1
             rec.running, rec.last_finish = False, self._clock()
+
+    def _failed(self, rec: JobRecord, exc: BaseException) -> None:
+        rec.failures += 1
+        rec.last_ok, rec.last_error = False, self._error_text(exc)
 
     def _error_text(self, exc: BaseException) -> str:
         text = self._redact(f"{type(exc).__name__}: {exc}".strip())
@@ -131,8 +166,8 @@ class JobStatus:
         rec = self.records.get(event.job_id)
         if rec is not None:
             rec.skipped += 1
-            why = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "too late"
-            log.debug("job %s: a run was skipped (%s)", event.job_id, why)
+            rec.last_skip = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "too late"
+            log.debug("job %s: a run was skipped (%s)", event.job_id, rec.last_skip)
 
     def running(self) -> list[str]:
         """Names of the jobs running now."""
@@ -153,6 +188,14 @@ class JobStatus:
             return ["background jobs: none scheduled in this process"]
         now = self._clock()
         return [rec.line(now) for rec in self.records.values()]
+
+
+async def _release(lease: HeldLease) -> None:
+    try:
+        await asyncio.to_thread(lease.release)
+    except Exception:
+        # Harmless: the lease lapses on its own after its time.
+        log.warning("job %s: could not release its lease", lease.job, exc_info=True)
 
 
 def build_scheduler(

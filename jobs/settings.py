@@ -2,6 +2,8 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DEFAULT_LEASE_S = 120.0
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,4 +31,7 @@ class JobsSettings(_Section):
     misfire_grace_s: int = Field(default=60, ge=1)
     # How long shutdown waits for a running job to finish its batch before exiting without it.
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    # Processes sharing a library run each job one at a time through a lease in the database,
+    # renewed every third of this while the run lasts; a crashed holder's lapses after it.
+    lease_s: float = Field(default=DEFAULT_LEASE_S, ge=3)
     intervals: JobIntervals = JobIntervals()

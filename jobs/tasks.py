@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from engine import Job, Progress, SearchService
+from engine import Job, JobLeaseHeldError, Progress, SearchService
+from jobs.settings import DEFAULT_LEASE_S
 
 T = TypeVar("T")
 # Jobs get threads of their own: the loop's default executor is awaited when the loop closes,
@@ -20,6 +21,7 @@ class JobOutcome:
 
     name: str
     summary: str
+    held: JobLeaseHeldError | None = None  # not run: another process runs it now
 
 
 async def in_job_thread(func: Callable[..., T], *args: object) -> T:
@@ -75,8 +77,24 @@ async def run_jobs(
     svc: SearchService,
     names: list[str],
     progress: Callable[[str], Progress | None] = lambda _name: None,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> list[JobOutcome]:
-    """Run the named jobs (all when empty) one after another, each to completion."""
-    return [
-        JobOutcome(name, await JOBS[name](svc, progress(name))) for name in (names or list(JOBS))
-    ]
+    """Run the named jobs (all when empty) one after another, each to completion.
+
+    Each under its lease, as scheduled runs are: a job another process runs now is not run.
+    """
+    return [await run_job(svc, name, progress(name), lease_s) for name in (names or list(JOBS))]
+
+
+async def run_job(
+    svc: SearchService, name: str, progress: Progress | None, lease_s: float = DEFAULT_LEASE_S
+) -> JobOutcome:
+    """Run one job to completion under its lease."""
+    try:
+        lease = await asyncio.to_thread(svc.leases.take, name, lease_s)
+    except JobLeaseHeldError as held:
+        return JobOutcome(name, f"not run: {held}", held)
+    try:
+        return JobOutcome(name, await JOBS[name](svc, progress))
+    finally:
+        await asyncio.to_thread(lease.release)

@@ -47,3 +47,16 @@ def postgres_server() -> Iterator[str]:
     finally:
         run(binaries / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def reset_database(url: str) -> None:
+    """Drop every table in the database, alembic_version included: the next open migrates anew."""
+    from sqlalchemy import MetaData, create_engine
+
+    engine = create_engine(url)
+    try:
+        tables = MetaData()
+        tables.reflect(engine)
+        tables.drop_all(engine)
+    finally:
+        engine.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import event, func, select
 
 from engine.errors import InvalidInputError, MediaError, PackNotFoundError, StickerNotFoundError
 from engine.ingest import ImportItem
@@ -19,6 +19,7 @@ from engine.media import MediaStore, content_hash
 from engine.schema import Base, Interaction, Pack, Sticker, UserProfile
 from engine.settings import IngestSettings
 from engine.storage import Database, sqlite_url
+from tests.postgres_server import reset_database
 
 ImageMaker = Callable[..., bytes]
 SQLITE = "sqlite"  # stands for a fresh SQLite file under tmp_path
@@ -27,25 +28,19 @@ SQLITE = "sqlite"  # stands for a fresh SQLite file under tmp_path
 DATABASES = [pytest.param(SQLITE, id="sqlite"), pytest.param("postgresql", id="postgresql")]
 
 
-def _drop_tables(url: str) -> None:
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-
-
 @pytest.fixture(params=DATABASES)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     shared = request.param != SQLITE
     url: str = request.getfixturevalue("postgres_url") if shared else SQLITE
     if shared:
-        _drop_tables(url)
+        reset_database(url)
     else:
         url = sqlite_url(tmp_path)
     database = Database(url)
     yield database
     database.dispose()
     if shared:
-        _drop_tables(url)
+        reset_database(url)
 
 
 @pytest.fixture

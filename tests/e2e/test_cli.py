@@ -250,6 +250,30 @@ def test_jobs_run_once_in_the_foreground(workdir: Path, capsys: pytest.CaptureFi
     assert code == 2 and "unknown job(s) nope" in err
 
 
+def test_jobs_run_leaves_a_job_another_process_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.leases import JobLeases
+    from engine.storage import Database, sqlite_url
+
+    run(workdir, capsys, "import", str(workdir / "pack" / "manifest.jsonl"), "--pack", "mine")
+    db = Database(sqlite_url(workdir / "data"))  # a worker on the same database
+    held = JobLeases(db, holder="worker-2:99:0badf00d").take("utility", 60)
+    try:
+        code, out, err = run(workdir, capsys, "jobs", "run", "utility", "history_queries")
+    finally:
+        held.release()
+        db.dispose()
+    assert code == 2
+    assert out.splitlines() == ["history_queries: 0 stickers with learned queries"]
+    assert err.startswith(
+        "error: job utility is running in another process (worker-2:99:0badf00d holds it until "
+    )
+    assert "try again when it is done" in err and "Traceback" not in err
+    code, out, _ = run(workdir, capsys, "jobs", "run", "utility")
+    assert code == 0 and out == "utility: 0 stickers with utility\n"
+
+
 @pytest.mark.slow  # loads the OCR model
 def test_annotate_makes_printed_text_searchable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.leases import JobLeases
 from engine.service import SearchService
 from jobs.scheduler import JobStatus, build_scheduler, span, stop_scheduler
 from jobs.tasks import JOBS
-from tests.conftest import lexical_library
+from tests.conftest import internals, lexical_library
 
 FAST = 0.1  # seconds between runs in these tests
 
@@ -188,6 +189,36 @@ async def test_status_lines_read_well(svc: SearchService) -> None:
         "(runs 1, failed 0)",
         "annotate every 5m: not run yet",
     ]
+
+
+async def test_a_run_another_process_holds_the_lease_of_is_skipped_and_said(
+    svc: SearchService,
+) -> None:
+    clock = Clock()
+    status = JobStatus(clock=clock)
+    status.register("utility", 900)
+    ran: list[str] = []
+
+    async def utility(_: SearchService) -> str:
+        ran.append("here")
+        return "3 stickers with utility"
+
+    # Another process on the same database (its own holder name) runs the job now.
+    worker = JobLeases(internals(svc).db, holder="worker-2:99:0badf00d")
+    held = worker.take("utility", 60)
+    await status.run("utility", utility, svc)
+    assert ran == [] and status.records["utility"].skipped == 1
+    assert status.status_lines() == [
+        "utility every 15m: not run here yet (skipped 1: held by worker-2:99:0badf00d)"
+    ]
+    held.release()
+    await status.run("utility", utility, svc)
+    assert ran == ["here"]
+    assert status.status_lines() == [
+        "utility every 15m: last run 0s ago, took 0s, ok: 3 stickers with utility "
+        "(runs 1, failed 0, skipped 1: held by worker-2:99:0badf00d)"
+    ]
+    assert worker.holder_of("utility") is None, "the run released its lease"
 
 
 async def test_status_error_text_is_short_and_redacted(svc: SearchService) -> None:

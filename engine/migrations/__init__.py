@@ -1,0 +1,1 @@
+"""Alembic migrations of the library database: env.py, the frozen baseline and versions/."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, one file each: loaded by path; this file ships them as package data."""
