@@ -111,17 +111,20 @@ def test_an_expired_lease_of_a_dead_holder_is_taken_over(process: Callable[[], J
 
 def test_a_live_lease_is_not_taken_before_it_expires(process: Callable[[], JobLeases]) -> None:
     mine = process()
-    _plant(mine, "other-host:7:cafecafe", expires_in_s=1.5)
+    _plant(mine, "other-host:7:cafecafe", expires_in_s=60)
     with pytest.raises(JobLeaseHeldError, match="other-host:7:cafecafe"):
         mine.take("profiles", 60)
-    time.sleep(1.6)
+    with mine._db.session() as s:  # its time runs out
+        row = s.get(JobLease, "profiles")
+        assert row is not None
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     mine.take("profiles", 60).release()
 
 
 def test_a_lease_is_renewed_while_its_run_lasts(process: Callable[[], JobLeases]) -> None:
     a, b = process(), process()
-    lease = a.take("index", 0.6)
-    time.sleep(1.5)  # more than twice its time: only renewal keeps it
+    lease = a.take("index", 2.0)
+    time.sleep(4.5)  # more than twice its time: only renewal (every third of it) keeps it
     with pytest.raises(JobLeaseHeldError):
         b.take("index", 60)
     assert not lease.lost
@@ -138,7 +141,11 @@ def test_a_lease_lost_to_another_process_is_noticed_and_left_alone(
         row = s.get(JobLease, "index")
         assert row is not None
         row.holder = b.holder
-    time.sleep(0.5)
+        # `b` took it for a time of its own: it must outlast this test on a busy machine.
+        row.expires_at = datetime.now(UTC) + timedelta(seconds=60)
+    deadline = time.monotonic() + 10  # the renewal thread may be slow to run on a busy machine
+    while not lease.lost and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert lease.lost
     lease.release()
     found = a.holder_of("index")
