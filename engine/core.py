@@ -2,12 +2,15 @@
 
 import heapq
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
 from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import TextEmbedder
+from engine.incremental import BuildCosts, maintained, pending_since, update_snapshot
 from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
 from engine.lexicon import Lexicon
 from engine.library import Library
@@ -52,7 +55,10 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
-        self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
+        self.snapshots = SnapshotKeeper(
+            self._build_snapshot, db.revision, cfg.sync_rebuild_s, self._estimate, self._maintain
+        )
+        self.costs = BuildCosts()
         self.dense_ready = False  # whether the index holds this model's vectors
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         # Per revision, one vocabulary per space that asked: a scoped pack's words must not
@@ -69,9 +75,16 @@ class Core:
         """The snapshot of the current revision, rebuilt now if needed (for writers)."""
         return self.snapshots.fresh()
 
-    def _build_snapshot(self) -> Snapshot:
+    def _build_snapshot(self, previous: Snapshot | None) -> Snapshot:
         cfg = self.settings
-        snapshot = load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        args = (self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        started = time.perf_counter()
+        if previous is None:
+            snapshot = load_snapshot(*args)
+            self.costs.full(time.perf_counter() - started, len(snapshot.meta))
+        else:
+            snapshot, changes = update_snapshot(previous, *args)
+            self.costs.update(time.perf_counter() - started, changes)
         # Until the index job adopts a newly configured model, the index holds another model's
         # vectors: comparing them with this model's queries means nothing.
         self.dense_ready = indexed_model(self.db) == self.embedder.identity
@@ -88,6 +101,13 @@ class Core:
             self._popular = (snapshot.revision, ranked)
         return ranked
 
+    def _estimate(self, current: Snapshot) -> float:
+        return self.costs.estimate(pending_since(self.db, current))
+
+    def _maintain(self, current: Snapshot) -> Snapshot | None:
+        bm25 = maintained(current.bm25)
+        return replace(current, bm25=bm25) if bm25 is not current.bm25 else None
+
     def vocabulary(self, space: str | None = None) -> Vocabulary:
         """The completion vocabulary of what `space` sees at this revision, built on first use."""
         snapshot = self.snapshot()
@@ -102,7 +122,7 @@ class Core:
                 if len(built) >= MAX_VOCABULARIES:
                     built.pop(next(k for k in built if k is not None))
                 meta = snapshot.meta
-                docs = [d for d in snapshot.documents if meta[d.sticker_id].visible_in(space)]
+                docs = [d for i, d in snapshot.documents.items() if meta[i].visible_in(space)]
                 built[space] = Vocabulary(sticker_counts(docs), self.library.query_counts())
             return built[space]
 
@@ -111,8 +131,9 @@ class Core:
         snapshot = self.fresh_snapshot()
         if not self.settings.search.dense:
             return 0
+        docs = list(snapshot.documents.values())
         return sync_text_vectors(
-            self.db, snapshot.documents, self.embedder, self.text_index, progress, self.control
+            self.db, docs, self.embedder, self.text_index, progress, self.control
         )
 
     def pipeline(self, only: Sequence[str] | None = None) -> AnnotationPipeline:
