@@ -92,7 +92,7 @@ class Core:
             self.costs.full(time.perf_counter() - started, len(snapshot.meta))
         else:
             snapshot, changes = update_snapshot(previous, *args)
-            self.costs.update(time.perf_counter() - started, changes)
+            self.costs.update(time.perf_counter() - started, changes, len(snapshot.meta))
         # Until the index job adopts a newly configured model, the index holds another model's
         # vectors: comparing them with this model's queries means nothing.
         self.dense_ready = indexed_model(self.db) == self.embedder.identity
@@ -110,7 +110,7 @@ class Core:
         return ranked
 
     def _estimate(self, current: Snapshot) -> float:
-        return self.costs.estimate(pending_since(self.db, current))
+        return self.costs.estimate(pending_since(self.db, current), len(current.meta))
 
     def _load_saved(self) -> Snapshot | None:
         saved = load_saved(snapshot_path(self.settings.data_dir), self.settings.search)

@@ -47,24 +47,26 @@ def maintained(bm25: FieldBM25) -> FieldBM25:
 class BuildCosts:
     """What builds took, to guess whether the next one is worth waiting for."""
 
-    full_s: float = 0.0
+    full_per_sticker_s: float = 0.0
     per_change_s: float = 0.0
 
     def full(self, seconds: float, stickers: int) -> None:
         """A full build of `stickers` took `seconds`."""
-        self.full_s = seconds
-        self.per_change_s = self.per_change_s or seconds / max(stickers, 1)
+        self.full_per_sticker_s = seconds / max(stickers, 1)
+        self.per_change_s = self.per_change_s or self.full_per_sticker_s
 
-    def update(self, seconds: float, changes: Pending) -> None:
+    def update(self, seconds: float, changes: Pending, stickers: int) -> None:
         """An update for `changes` took `seconds` (it was a full build if they said so)."""
         if changes.full:
-            self.full_s = seconds
+            self.full(seconds, stickers)
         else:
             self.per_change_s = seconds / max(changes.size, 1)
 
-    def estimate(self, changes: Pending) -> float:
-        """Seconds that applying `changes` should take."""
-        return self.full_s if changes.full else self.per_change_s * max(changes.size, 1)
+    def estimate(self, changes: Pending, stickers: int) -> float:
+        """Seconds that applying `changes` to a library of `stickers` should take."""
+        full = self.full_per_sticker_s * (stickers + len(changes.text))
+        # An update can cost no more than a rebuild would (its fixed part inflates per_change_s).
+        return full if changes.full else min(full, self.per_change_s * max(changes.size, 1))
 
 
 def pending_since(db: Database, snapshot: Snapshot) -> Pending:
