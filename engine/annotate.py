@@ -19,6 +19,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.changes import Change, document_fields, record
 from engine.media import MediaStore
 from engine.schema import Annotation, Sticker, utcnow
 from engine.storage import Database
@@ -179,15 +180,16 @@ class AnnotationPipeline:
             if wanted:
                 for img, result in zip(wanted, stage.run(wanted), strict=True):
                     outputs[img.sticker_id].append((stage, result))
+        touched = _Touched()
         with self.control.gate, self.db.session() as s:
-            self._store_vectors(outputs)
+            touched.style.update(self._store_vectors(outputs))
             for sticker_id, results in outputs.items():
                 for stage, result in results:
-                    _upsert(s, sticker_id, stage, result)
+                    _upsert(s, sticker_id, stage, result, touched)
             for sticker_id, error in broken.items():
                 for stage in todo[sticker_id]:
-                    _upsert(s, sticker_id, stage, StageResult(fields={"error": error}))
-            self.db.bump_revision(s)
+                    _upsert(s, sticker_id, stage, StageResult(fields={"error": error}), touched)
+            record(s, Change(text=touched.text, meta=touched.meta, style=touched.style))
         report.annotated += len(outputs)
         report.failed.update(broken)
 
@@ -207,7 +209,7 @@ class AnnotationPipeline:
                 broken[sticker_id] = f"preview unreadable ({exc.__class__.__name__})"
         return images, broken
 
-    def _store_vectors(self, outputs: dict[int, list[tuple[Stage, StageResult]]]) -> None:
+    def _store_vectors(self, outputs: dict[int, list[tuple[Stage, StageResult]]]) -> list[int]:
         # Written before the database commit: Chroma upserts are idempotent, so a crash in between
         # means the batch is redone, never that a committed annotation lacks its vector.
         pairs = [
@@ -218,9 +220,22 @@ class AnnotationPipeline:
         ]
         if pairs and self.style_index is not None:
             self.style_index.upsert([i for i, _ in pairs], np.stack([v for _, v in pairs]))
+            return [i for i, _ in pairs]
+        return []
 
 
-def _upsert(s: Session, sticker_id: int, stage: Stage, result: StageResult) -> None:
+@dataclass
+class _Touched:
+    """Stickers a batch changed, by kind of change (engine/changes.py)."""
+
+    text: set[int] = field(default_factory=set)
+    meta: set[int] = field(default_factory=set)
+    style: set[int] = field(default_factory=set)
+
+
+def _upsert(
+    s: Session, sticker_id: int, stage: Stage, result: StageResult, touched: _Touched
+) -> None:
     row = s.scalar(
         select(Annotation).where(
             Annotation.sticker_id == sticker_id, Annotation.source == stage.source
@@ -229,9 +244,14 @@ def _upsert(s: Session, sticker_id: int, stage: Stage, result: StageResult) -> N
     if row is None:
         row = Annotation(sticker_id=sticker_id, source=stage.source)
         s.add(row)
+    # Only fields that documents read re-index the sticker's text: an NSFW score or a style
+    # vector leaves the BM25 indexes alone.
+    if document_fields(row.fields) != document_fields(result.fields):
+        touched.text.add(sticker_id)
     row.model, row.version = stored_key(stage)
     row.fields, row.updated_at = result.fields, utcnow()
     if result.nsfw_score is not None:
         sticker = s.get(Sticker, sticker_id)
-        if sticker is not None:
+        if sticker is not None and sticker.nsfw_score != result.nsfw_score:
             sticker.nsfw_score = result.nsfw_score
+            touched.meta.add(sticker_id)

@@ -1,19 +1,26 @@
 """The state one open library shares between the facade's parts: storage, indexes, snapshot."""
 
 import heapq
+import logging
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
+from engine.crowd import load_priors
 from engine.embedcache import QueryEmbeddingCache
 from engine.embedding import TextEmbedder
+from engine.incremental import BuildCosts, maintained, pending_since, update_snapshot
 from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
 from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
 from engine.media import MediaStore
+from engine.persist import load_saved, savable, save_snapshot, snapshot_path
 from engine.recall import Candidate
+from engine.segments import Segment
 from engine.settings import EngineSettings
 from engine.snapshots import SnapshotKeeper
 from engine.stages import StyleStage, make_stages
@@ -23,6 +30,8 @@ from engine.types import Progress
 from engine.understanding.style import StyleEmbedder
 from engine.vectors import VectorIndex
 
+log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 30.0  # a save of a large snapshot takes seconds; a torn one is only redone
 MAX_VOCABULARIES = 32  # spaces with packs of their own whose vocabularies stay built
 POPULAR = 500  # popular stickers kept ranked: what one or two typed letters show
 
@@ -52,7 +61,11 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
-        self.snapshots = SnapshotKeeper(self._build_snapshot, db.revision, cfg.sync_rebuild_s)
+        self.snapshots = SnapshotKeeper(
+            self._build_snapshot, db.revision, cfg.sync_rebuild_s, self._estimate, self._maintain
+        )
+        self.costs = BuildCosts()
+        self._saved: Segment | None = None  # the BM25 base segment last written to disk
         self.dense_ready = False  # whether the index holds this model's vectors
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
         # Per revision, one vocabulary per space that asked: a scoped pack's words must not
@@ -69,9 +82,17 @@ class Core:
         """The snapshot of the current revision, rebuilt now if needed (for writers)."""
         return self.snapshots.fresh()
 
-    def _build_snapshot(self) -> Snapshot:
+    def _build_snapshot(self, previous: Snapshot | None) -> Snapshot:
         cfg = self.settings
-        snapshot = load_snapshot(self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        args = (self.db, self.lexicon, cfg.search, cfg.crowd, self.style_index)
+        started = time.perf_counter()
+        previous = previous or self._load_saved()
+        if previous is None:
+            snapshot = load_snapshot(*args)
+            self.costs.full(time.perf_counter() - started, len(snapshot.meta))
+        else:
+            snapshot, changes = update_snapshot(previous, *args)
+            self.costs.update(time.perf_counter() - started, changes, len(snapshot.meta))
         # Until the index job adopts a newly configured model, the index holds another model's
         # vectors: comparing them with this model's queries means nothing.
         self.dense_ready = indexed_model(self.db) == self.embedder.identity
@@ -88,6 +109,38 @@ class Core:
             self._popular = (snapshot.revision, ranked)
         return ranked
 
+    def _estimate(self, current: Snapshot) -> float:
+        return self.costs.estimate(pending_since(self.db, current), len(current.meta))
+
+    def _load_saved(self) -> Snapshot | None:
+        saved = load_saved(snapshot_path(self.settings.data_dir), self.settings.search)
+        if saved is None:
+            return None
+        if saved.revision > self.db.revision():
+            log.warning("saved snapshot is newer than the library (another one?); rebuilding")
+            return None
+        self._saved = saved.bm25.corpus.layers[0].segment
+        # Priors are not saved: they are few, and a utility run before the save is not pending.
+        return replace(saved, priors=load_priors(self.db, self.settings.crowd))
+
+    def _maintain(self, current: Snapshot) -> Snapshot | None:
+        bm25 = maintained(current.bm25)
+        kept = replace(current, bm25=bm25) if bm25 is not current.bm25 else None
+        self._save(kept or current)
+        return kept
+
+    def _save(self, snapshot: Snapshot) -> None:
+        segment = snapshot.bm25.corpus.layers[0].segment
+        cfg = self.settings.search
+        if segment is self._saved or not savable(snapshot):
+            return
+        if len(snapshot.meta) < cfg.save_index_min_stickers:
+            return
+        started = time.perf_counter()
+        save_snapshot(snapshot, snapshot_path(self.settings.data_dir), cfg)
+        self._saved = segment
+        log.info("snapshot r%d saved in %.2fs", snapshot.revision, time.perf_counter() - started)
+
     def vocabulary(self, space: str | None = None) -> Vocabulary:
         """The completion vocabulary of what `space` sees at this revision, built on first use."""
         snapshot = self.snapshot()
@@ -102,7 +155,7 @@ class Core:
                 if len(built) >= MAX_VOCABULARIES:
                     built.pop(next(k for k in built if k is not None))
                 meta = snapshot.meta
-                docs = [d for d in snapshot.documents if meta[d.sticker_id].visible_in(space)]
+                docs = [d for i, d in snapshot.documents.items() if meta[i].visible_in(space)]
                 built[space] = Vocabulary(sticker_counts(docs), self.library.query_counts())
             return built[space]
 
@@ -111,8 +164,9 @@ class Core:
         snapshot = self.fresh_snapshot()
         if not self.settings.search.dense:
             return 0
+        docs = list(snapshot.documents.values())
         return sync_text_vectors(
-            self.db, snapshot.documents, self.embedder, self.text_index, progress, self.control
+            self.db, docs, self.embedder, self.text_index, progress, self.control
         )
 
     def pipeline(self, only: Sequence[str] | None = None) -> AnnotationPipeline:
@@ -151,7 +205,8 @@ class Core:
         self.pages.drop_where(stale)
 
     def close(self) -> None:
-        """Release the database and the writer lock."""
+        """Release the database and the writer lock (after a snapshot update or save under way)."""
+        self.snapshots.wait_for_background(CLOSE_WAIT_S)
         self.db.dispose()
         if self.lock:
             self.lock.release()

@@ -5,7 +5,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
+from engine.changes import Change, record
 from engine.schema import Annotation, Interaction, Utility, utcnow
 from engine.settings import CrowdSettings
 from engine.storage import Database
@@ -65,7 +67,7 @@ def recompute_utility(db: Database, crowd: dict[int, StickerCrowd], cfg: CrowdSe
                     updated_at=utcnow(),
                 )
             )
-        db.bump_revision(s)
+        record(s, Change(utility=True))  # priors only: no text index is rebuilt
     return len(crowd)
 
 
@@ -81,6 +83,7 @@ def recompute_history_queries(
     }
     learned = {i: qs[: cfg.max_history_queries] for i, qs in learned.items() if qs}
     with db.session() as s:
+        before = _stored_history(s)
         s.execute(delete(Annotation).where(Annotation.source == HISTORY_SOURCE))
         for sticker_id, queries in learned.items():
             s.add(
@@ -92,8 +95,16 @@ def recompute_history_queries(
                     fields={"history_queries": queries},
                 )
             )
-        db.bump_revision(s)
+        changed = {i for i in before.keys() | learned.keys() if before.get(i) != learned.get(i)}
+        record(s, Change(text=changed))
     return len(learned)
+
+
+def _stored_history(s: Session) -> dict[int, list[str]]:
+    rows = select(Annotation.sticker_id, Annotation.fields).where(
+        Annotation.source == HISTORY_SOURCE
+    )
+    return {int(i): list((f or {}).get("history_queries", [])) for i, f in s.execute(rows)}
 
 
 def utility_value(row: Utility, cfg: CrowdSettings) -> float:

@@ -18,7 +18,7 @@ hundreds of unrelated words, so such a query is searched as typed (exact tokens 
 recall). CJK text needs none of this: its uni- and bigram tokens already match partial words.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,10 +57,16 @@ class Expansion:
     demoted: tuple[str, ...] = ()  # tokens of the query that count as stand-ins, not exact
 
 
-def split_vocabulary(frequencies: dict[str, int]) -> tuple[Vocabulary, Vocabulary]:
-    """Surface words and whole-keyword phrases of an index vocabulary, as two vocabularies."""
+def split_frequencies(frequencies: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Surface words and whole-keyword phrases of an index vocabulary, with their counts."""
     words = {t: n for t, n in frequencies.items() if t[:1].isalnum() and ":" not in t}
     phrases = {t: n for t, n in frequencies.items() if t.startswith(PHRASE_PREFIX)}
+    return words, phrases
+
+
+def split_vocabulary(frequencies: Mapping[str, int]) -> tuple[Vocabulary, Vocabulary]:
+    """Surface words and whole-keyword phrases of an index vocabulary, as two vocabularies."""
+    words, phrases = split_frequencies(frequencies)
     return Vocabulary(words), Vocabulary(phrases)
 
 

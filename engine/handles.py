@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from engine.changes import Change, record
 from engine.errors import InvalidInputError, StickerNotFoundError
 from engine.schema import Sticker
 from engine.storage import Database
@@ -73,7 +74,8 @@ def set_handle(db: Database, platform: str, sticker_id: int, handle: PlatformHan
             setattr(sticker, cols.unique.key, handle.unique_id)
         if cols.send.key != cols.unique.key:
             setattr(sticker, cols.send.key, handle.send_id)
-        db.bump_revision(s)  # search hits carry handles from the in-memory snapshot
+        # Search hits carry handles from the in-memory snapshot; no text changed.
+        record(s, Change(meta=[sticker_id]))
 
 
 def sticker_by_unique_id(db: Database, platform: str, unique_id: str) -> int | None:

@@ -2,7 +2,7 @@
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy.typing as npt
 from sqlalchemy import select, update
 
 from engine.annotate import RunControl
+from engine.changes import IN_CHUNK, Change, record
 from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
@@ -67,7 +68,7 @@ class Snapshot:
     """Everything recall needs at one library revision."""
 
     revision: int
-    documents: list[StickerDocument]
+    documents: dict[int, StickerDocument]
     meta: dict[int, StickerMeta]
     bm25: FieldBM25
     priors: dict[int, float]
@@ -79,12 +80,59 @@ class Snapshot:
         return self.scoped.total() - (self.scoped[space] if space is not None else 0)
 
 
-def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
+def annotation_fields(
+    db: Database, ids: Collection[int] | None = None
+) -> dict[int, list[dict[str, Any]]]:
+    """Annotation fields per sticker (of `ids`, or of every sticker)."""
     fields: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    query = select(Annotation.sticker_id, Annotation.fields)
     with db.session() as s:
-        for sticker_id, data in s.execute(select(Annotation.sticker_id, Annotation.fields)):
-            fields[int(sticker_id)].append(dict(data or {}))
+        for chunk in _chunks(ids):
+            where = query if chunk is None else query.where(Annotation.sticker_id.in_(chunk))
+            for sticker_id, data in s.execute(where.order_by(Annotation.id)):
+                fields[int(sticker_id)].append(dict(data or {}))
     return fields
+
+
+def _chunks(ids: Collection[int] | None) -> list[list[int] | None]:
+    if ids is None:
+        return [None]
+    ordered = sorted(ids)
+    return [ordered[i : i + IN_CHUNK] for i in range(0, len(ordered), IN_CHUNK)]
+
+
+def sticker_rows(db: Database, ids: Collection[int] | None = None) -> list[tuple[Sticker, Pack]]:
+    """Stickers (of `ids`, or all of them) with their packs, by id."""
+    rows: list[tuple[Sticker, Pack]] = []
+    query = select(Sticker, Pack).join(Pack).order_by(Sticker.id)
+    with db.session() as s:
+        for chunk in _chunks(ids):
+            where = query if chunk is None else query.where(Sticker.id.in_(chunk))
+            rows.extend((st, pack) for st, pack in s.execute(where))
+    return rows
+
+
+def sticker_document(
+    st: Sticker,
+    pack: Pack,
+    annotations: list[dict[str, Any]],
+    lexicon: Lexicon,
+    cfg: SearchSettings,
+) -> StickerDocument:
+    """The text document of one sticker row."""
+    return build_document(
+        st.id, st.emoji, pack.title, annotations, lexicon, cfg.dense_locale,
+        file_name=st.original_name, pack_name=pack.name,
+    )  # fmt: skip
+
+
+def sticker_meta(st: Sticker, pack: Pack, cfg: SearchSettings) -> StickerMeta:
+    """What a hit of one sticker row shows."""
+    nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
+    return StickerMeta(
+        st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
+        st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, pack.space,
+    )  # fmt: skip
 
 
 def load_snapshot(
@@ -94,38 +142,32 @@ def load_snapshot(
     crowd: CrowdSettings,
     style_index: VectorIndex | None = None,
 ) -> Snapshot:
-    """Read the library and build documents, metadata and the BM25 indexes."""
+    """Read the whole library and build documents, metadata and the BM25 indexes."""
     revision = db.revision()
-    annotations = _annotation_fields(db)
-    docs: list[StickerDocument] = []
+    annotations = annotation_fields(db)
+    docs: dict[int, StickerDocument] = {}
     meta: dict[int, StickerMeta] = {}
-    scoped: Counter[str] = Counter()
-    with db.session() as s:
-        rows = s.execute(select(Sticker, Pack).join(Pack).order_by(Sticker.id))
-        for st, pack in rows:
-            doc = build_document(
-                st.id, st.emoji, pack.title, annotations[st.id], lexicon, cfg.dense_locale,
-                file_name=st.original_name, pack_name=pack.name,
-            )  # fmt: skip
-            docs.append(doc)
-            nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
-            meta[st.id] = StickerMeta(
-                st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
-                st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, pack.space,
-            )  # fmt: skip
-            if pack.space is not None:
-                scoped[pack.space] += 1
-    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight, cfg.typing)
-    styles = _styles(style_index, list(meta))
-    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), styles, scoped)
+    for st, pack in sticker_rows(db):
+        docs[st.id] = sticker_document(st, pack, annotations[st.id], lexicon, cfg)
+        meta[st.id] = sticker_meta(st, pack, cfg)
+    bm25 = FieldBM25(list(docs.values()), cfg.field_weights, cfg.phrase_weight, cfg.typing)
+    styles = style_matrix(style_index, list(meta))
+    priors = load_priors(db, crowd)
+    return Snapshot(revision, docs, meta, bm25, priors, styles, scoped_counts(meta.values()))
 
 
-def _styles(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
+def style_matrix(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
+    """The style embeddings of those `ids` that have one."""
     vectors = index.get(ids) if index is not None and ids else {}
     found = [i for i in ids if i in vectors]
     if not found:
         return StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
     return StyleMatrix(found, np.stack([vectors[i] for i in found]))
+
+
+def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:
+    """Stickers per scoped space."""
+    return Counter(m.space for m in meta if m.space is not None)
 
 
 def index_hash(doc: StickerDocument, identity: str) -> str:
@@ -161,7 +203,7 @@ def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
     index.clear()
     with db.session() as s:
         s.execute(update(LibraryState).where(LibraryState.id == 1).values(text_model=identity))
-        db.bump_revision(s)
+        record(s, Change())  # nothing in a snapshot changes but whether dense recall is ready
     return True
 
 

@@ -2,11 +2,12 @@
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from engine.changes import Change, record
 from engine.errors import (
     InvalidInputError,
     PackNotFoundError,
@@ -38,6 +39,17 @@ COMMIT_EVERY = 100
 PACK_SOURCES = ("local", "telegram", "discord")
 CAPTION_SOURCE = "platform"  # the annotation source of ImportItem.caption
 MAX_CAPTION = 512
+
+
+@dataclass
+class _Touched:
+    """Stickers an import batch changed, by kind of change (engine/changes.py)."""
+
+    text: set[int] = field(default_factory=set)
+    meta: set[int] = field(default_factory=set)
+
+    def change(self) -> Change:
+        return Change(text=self.text, meta=self.meta)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class Library:
     def _pack(
         self, s: Session, source: str, name: str, title: str, added_by: str, space: str | None
     ) -> Pack:
+        """The pack to import into, created if new; a new title re-indexes its stickers."""
         pack = s.scalar(select(Pack).where(Pack.source == source, Pack.name == name))
         if pack is None:
             pack = Pack(
@@ -93,8 +106,9 @@ class Library:
             # (that would publish its upload to everyone).
             where = "public" if pack.space is None else "shared with another server only"
             raise InvalidInputError(f"The pack {name} is already in the library, {where}.")
-        if title:
+        if title and title != pack.title:
             pack.title = title
+            record(s, Change(text_packs=[pack.id]))
         return pack
 
     def import_items(
@@ -120,23 +134,27 @@ class Library:
             pack_id = self._pack(s, source, report.pack, title, added_by, space).id
         for start in range(0, len(items), COMMIT_EVERY):
             batch = items[start : start + COMMIT_EVERY]
+            touched = _Touched()
             with self.db.session() as s:
                 for item in batch:
-                    self._import_one(s, pack_id, item, report)
-                self.db.bump_revision(s)
+                    self._import_one(s, pack_id, item, report, touched)
+                record(s, touched.change())
             if progress:
                 progress(len(batch), len(items))
         return report
 
-    def _import_one(self, s: Session, pack_id: int, item: ImportItem, report: ImportReport) -> None:
+    def _import_one(
+        self, s: Session, pack_id: int, item: ImportItem, report: ImportReport, touched: _Touched
+    ) -> None:
         try:
             data = item.read()
             digest = content_hash(data)
             existing = self._find_existing(s, digest, item)
             if existing is not None:
-                self._merge_existing(s, existing, pack_id, item, report)
+                self._merge_existing(s, existing, pack_id, item, report, touched)
                 return
             sticker = self._insert_new(s, _Prepared(item, digest, data), pack_id)
+            touched.text.add(sticker.id)
             report.record(item.name, "added", sticker.id)
         except StickerbotError as exc:
             report.fail(item.name, str(exc))
@@ -156,19 +174,29 @@ class Library:
         return sticker
 
     def _merge_existing(
-        self, s: Session, sticker: Sticker, pack_id: int, item: ImportItem, report: ImportReport
+        self,
+        s: Session,
+        sticker: Sticker,
+        pack_id: int,
+        item: ImportItem,
+        report: ImportReport,
+        touched: _Touched,
     ) -> None:
         # Same sticker seen again: keep one row, but learn platform handles it lacked.
+        handles = (sticker.telegram_file_id, sticker.discord_sticker_id)
         unique_id = item.telegram_file_unique_id
         if unique_id and not sticker.telegram_file_unique_id and not _owned(s, unique_id):
             sticker.telegram_file_unique_id = unique_id
         if unique_id and sticker.telegram_file_unique_id == unique_id:
             sticker.telegram_file_id = item.telegram_file_id or sticker.telegram_file_id
         sticker.discord_sticker_id = sticker.discord_sticker_id or item.discord_sticker_id
+        if handles != (sticker.telegram_file_id, sticker.discord_sticker_id):
+            touched.meta.add(sticker.id)
         if item.emoji and not sticker.emoji:
             sticker.emoji = item.emoji
-        if item.caption:
-            _set_caption(s, sticker.id, item.caption)
+            touched.text.add(sticker.id)
+        if item.caption and _set_caption(s, sticker.id, item.caption):
+            touched.text.add(sticker.id)
         status: ImportStatus = "unchanged" if sticker.pack_id == pack_id else "duplicate"
         report.record(item.name, status, sticker.id)
 
@@ -226,7 +254,7 @@ class Library:
             paths = [p for st in stickers for p in (st.media_path, st.preview_path)]
             s.execute(delete(Sticker).where(Sticker.pack_id == pack.id))
             s.delete(pack)
-            self.db.bump_revision(s)
+            record(s, Change(removed=removed))
         for path in paths:
             self.media.delete(path)
         return removed
@@ -234,15 +262,17 @@ class Library:
     def set_pack_nsfw(self, name: str, nsfw: bool, source: str | None = None) -> None:
         """Mark a whole pack NSFW (hidden from users who did not opt in), or clear the mark."""
         with self.db.session() as s:
-            _one_pack(s, name, source).nsfw = nsfw
-            self.db.bump_revision(s)
+            pack = _one_pack(s, name, source)
+            pack.nsfw = nsfw
+            record(s, Change(meta_packs=[pack.id]))
 
     def set_pack_space(self, name: str, space: str | None, source: str | None = None) -> None:
         """Scope a pack to one space, or make it global (None)."""
         space = validate_space(space)
         with self.db.session() as s:
-            _one_pack(s, name, source).space = space
-            self.db.bump_revision(s)
+            pack = _one_pack(s, name, source)
+            pack.space = space
+            record(s, Change(meta_packs=[pack.id]))
 
     def interactions(self, user: str) -> list[InteractionInfo]:
         """Everything stored about what a user chose and sent, oldest first."""
@@ -332,7 +362,8 @@ def _owned(s: Session, telegram_file_unique_id: str) -> bool:
     return s.scalar(query) is not None
 
 
-def _set_caption(s: Session, sticker_id: int, caption: str) -> None:
+def _set_caption(s: Session, sticker_id: int, caption: str) -> bool:
+    """Store a platform caption; True when the sticker's text changed."""
     # Kept as an annotation of its own source, so the document builder reads it like OCR text.
     query = select(Annotation).where(
         Annotation.sticker_id == sticker_id, Annotation.source == CAPTION_SOURCE
@@ -341,8 +372,11 @@ def _set_caption(s: Session, sticker_id: int, caption: str) -> None:
     if row is None:
         row = Annotation(sticker_id=sticker_id, source=CAPTION_SOURCE)
         s.add(row)
-    row.fields = {"caption": caption[:MAX_CAPTION]}
+    fields = {"caption": caption[:MAX_CAPTION]}
+    changed = row.fields != fields
+    row.fields = fields
     row.updated_at = utcnow()
+    return changed
 
 
 def _sticker_row(prep: _Prepared, pack_id: int, decoded: DecodedMedia) -> Sticker:

@@ -7,7 +7,7 @@ needs no radius gate and so also helps users with short histories.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,6 +50,8 @@ class StyleMatrix:
         self._row = {int(i): n for n, i in enumerate(ids)}
         self.ids = [int(i) for i in ids]
         matrix = np.asarray(vectors, dtype=np.float32)
+        self.raw = matrix  # kept so that an update can centre the library afresh
+        self._centre = centre
         self.mean = np.zeros(matrix.shape[1:], dtype=np.float32)
         if centre and len(ids) > 1:
             # Cosines between raw style features are all high (every sticker shares the library's
@@ -70,6 +72,17 @@ class StyleMatrix:
 
     def __len__(self) -> int:
         return len(self._row)
+
+    def updated(self, vectors: Mapping[int, Matrix], removed: Collection[int]) -> "StyleMatrix":
+        """These embeddings with `vectors` set and `removed` dropped, rows in id order."""
+        if not vectors and not self._row.keys() & set(removed):
+            return self
+        rows = {i: self.raw[n] for i, n in self._row.items() if i not in removed}
+        rows.update((int(i), np.asarray(v, dtype=np.float32)) for i, v in vectors.items())
+        ids = sorted(rows)
+        if not ids:
+            return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), self._centre)
+        return StyleMatrix(ids, np.stack([rows[i] for i in ids]), self._centre)
 
 
 def history_weights(

@@ -1,16 +1,24 @@
 """Recall: field-weighted BM25 over sticker documents, dense search, and their fusion."""
 
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 import numpy.typing as npt
 
+from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
-from engine.expansion import Expansion, QueryExpander, TypingSettings, split_vocabulary
-from engine.text import normalize, phrase_token, phrase_tokens, tokenize
+from engine.expansion import (
+    Expansion,
+    QueryExpander,
+    TypingSettings,
+    split_frequencies,
+    split_vocabulary,
+)
+from engine.segments import IndexKey
+from engine.text import normalize, phrase_token, tokenize
+from engine.vocabulary import Vocabulary
 
 Scores = npt.NDArray[np.float64]
 
@@ -28,12 +36,35 @@ class Candidate:
 PHRASE_FIELDS = ("emoji_keywords", "vlm_keywords", "history_queries")
 
 
-def _index(corpus: list[list[str]]) -> bm25s.BM25 | None:
-    if not any(corpus):
-        return None
-    index = bm25s.BM25()
-    index.index(corpus, show_progress=False)
-    return index
+def index_keys(weights: Mapping[str, float], phrase_weight: float) -> list[tuple[IndexKey, float]]:
+    """The indexes recall keeps, each with its weight: a field's words, and its whole entries."""
+    keys: list[tuple[IndexKey, float]] = []
+    for name in FIELDS:
+        weight = float(weights.get(name, 0.0))
+        if weight <= 0:
+            continue
+        keys.append(((name, False), weight))
+        if name in PHRASE_FIELDS and phrase_weight > 0:
+            keys.append(((name, True), weight * phrase_weight))
+    return keys
+
+
+@dataclass(frozen=True)
+class Vocabularies:
+    """The typing vocabularies (words, phrases) of a corpus' first layer as it was built."""
+
+    words: Vocabulary
+    phrases: Vocabulary
+
+    @classmethod
+    def of(cls, corpus: Corpus) -> "Vocabularies":
+        """Vocabularies of the first layer's terms."""
+        return cls(*split_vocabulary(corpus.base_frequencies()))
+
+    def moved_by(self, moved: Mapping[str, int]) -> tuple[Vocabulary, Vocabulary]:
+        """Both with the counts a corpus' later layers moved."""
+        words, phrases = split_frequencies(moved)
+        return self.words.moved_by(words), self.phrases.moved_by(phrases)
 
 
 class FieldBM25:
@@ -41,7 +72,8 @@ class FieldBM25:
 
     Keyword-like fields get a second index of whole entries, weighted by `phrase_weight`.
     With `typing` settings, an unfinished last word and misspelt words also match, below
-    exact matches (engine/expansion.py).
+    exact matches (engine/expansion.py). The indexes live in segments (engine/corpus.py):
+    `changed` and `merged` give updated copies at the cost of what changed.
     """
 
     def __init__(
@@ -50,51 +82,51 @@ class FieldBM25:
         weights: Mapping[str, float],
         phrase_weight: float = 1.0,
         typing: TypingSettings | None = None,
+        *,
+        corpus: Corpus | None = None,
+        vocabularies: Vocabularies | None = None,
     ) -> None:
-        self.ids = np.array([d.sticker_id for d in docs], dtype=np.int64)
-        # Word and phrase tokens never collide (phrases start with "="), so every index can be
-        # handed one token list and keep the tokens it knows.
-        self._indexes: list[tuple[float, bm25s.BM25]] = []
-        for name in FIELDS:
-            weight = float(weights.get(name, 0.0))
-            if weight <= 0:
-                continue
-            texts = [d.fields.get(name, "") for d in docs]
-            word_index = _index([tokenize(t) for t in texts])
-            if word_index is not None:
-                self._indexes.append((weight, word_index))
-            phrase_index = (
-                _index([phrase_tokens(t) for t in texts]) if name in PHRASE_FIELDS else None
-            )
-            if phrase_index is not None and phrase_weight > 0:
-                self._indexes.append((weight * phrase_weight, phrase_index))
+        keyed = index_keys(weights, phrase_weight)
+        keys = tuple(k for k, _ in keyed)
+        self._weights = [w for _, w in keyed]
+        self._settings = (dict(weights), phrase_weight, typing)
+        if corpus is not None and corpus.keys != keys:
+            raise ValueError("the corpus was built for other fields")
+        self.corpus = corpus if corpus is not None else Corpus.build(docs, keys)
+        self.ids = self.corpus.ids
         self._expander: QueryExpander | None = None
+        self.vocabularies = vocabularies
         if typing is not None:
-            self._expander = QueryExpander(*split_vocabulary(self._frequencies()), typing)
+            self.vocabularies = vocabularies or Vocabularies.of(self.corpus)
+            words, phrases = self.vocabularies.moved_by(self.corpus.moved)
+            self._expander = QueryExpander(words, phrases, typing)
 
-    def _frequencies(self) -> dict[str, int]:
-        # Documents per term, summed over the fields: ranks completions by how common they are.
-        counts: dict[str, int] = defaultdict(int)
-        for _, index in self._indexes:
-            per_id = np.diff(index.scores["indptr"]).tolist()
-            for token, tid in index.vocab_dict.items():
-                if tid < len(per_id):  # bm25s adds an empty token with no postings
-                    counts[token] += per_id[tid]
-        return counts
+    def _with(self, corpus: Corpus, vocabularies: Vocabularies | None) -> "FieldBM25":
+        weights, phrase_weight, typing = self._settings
+        return FieldBM25(
+            [], weights, phrase_weight, typing, corpus=corpus, vocabularies=vocabularies
+        )
+
+    def changed(self, docs: Sequence[StickerDocument], removed: Iterable[int]) -> "FieldBM25":
+        """These indexes with `docs` added or replaced and `removed` gone."""
+        return self._with(self.corpus.changed(docs, removed), self.vocabularies)
+
+    def merged(self, deltas_only: bool = False) -> "FieldBM25":
+        """The same indexes in one segment (or the base and one delta), as if built afresh."""
+        if deltas_only:
+            return self._with(self.corpus.merged(1), self.vocabularies)
+        return self._with(self.corpus.merged(0), None)
 
     def _weighted(self, terms: Mapping[str, float]) -> Scores:
-        # Sums each term's precomputed BM25 postings (bm25s' sparse score matrix, one column per
-        # term) times its weight: one pass for any number of differently weighted stand-ins.
+        # Sums each term's BM25 postings times its weight, index by index in a fixed order:
+        # one pass for any number of differently weighted stand-ins.
         total = np.zeros(len(self.ids), dtype=np.float64)
-        for field_weight, index in self._indexes:
-            matrix = index.scores
-            indptr, docs, values = matrix["indptr"], matrix["indices"], matrix["data"]
+        for index, field_weight in enumerate(self._weights):
             for term, weight in terms.items():
-                tid = index.vocab_dict.get(term)
-                if tid is not None and tid < len(indptr) - 1:
-                    lo, hi = indptr[tid], indptr[tid + 1]
-                    # A term's postings name each document once, so plain fancy-index += works.
-                    total[docs[lo:hi]] += (field_weight * weight) * values[lo:hi]
+                rows, values = self.corpus.term_scores(index, term)
+                if len(rows):
+                    # A term's postings name each row once, so plain fancy-index += works.
+                    total[rows] += (field_weight * weight) * values
         return total
 
     def scores(self, text: str) -> Scores:

@@ -75,6 +75,13 @@ class Sticker(Base):
     nsfw_score: Mapped[float | None] = mapped_column(Float)
     text_index_hash: Mapped[str] = mapped_column(String(64), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The library revision at which the sticker's document inputs (emoji, annotations, pack
+    # title or name), its hit metadata (handles, NSFW, scope) or its style vector last changed:
+    # a snapshot rereads only stickers newer than itself (engine/changes.py). NULL: older than
+    # any snapshot (libraries made before the columns).
+    text_revision: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    meta_revision: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    style_revision: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
 
     pack: Mapped[Pack] = relationship(back_populates="stickers")
     annotations: Mapped[list["Annotation"]] = relationship(
@@ -155,6 +162,19 @@ class LibraryState(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     # Identity of the text embedder whose vectors the text index holds (None: not yet known).
     text_model: Mapped[str | None] = mapped_column(String(256), nullable=True, default=None)
+    # The revision of the last utility recompute (snapshots reload priors only after one), and
+    # of the last change that said nothing of what it touched (snapshots then rebuild fully).
+    utility_revision: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    rebuild_revision: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class RemovedSticker(Base):
+    """A tombstone: a sticker removed at a revision, so that snapshots drop it incrementally."""
+
+    __tablename__ = "removed_stickers"
+
+    sticker_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class PackProposal(Base):

@@ -90,6 +90,9 @@ class SearchSettings(_Model):
     # A search waits for a snapshot rebuild only if the last one took at most this long; else it
     # is served from the last snapshot while the rebuild runs in the background.
     sync_rebuild_s: float = 0.25
+    # Libraries of at least this many stickers keep their snapshot on disk (engine/persist.py):
+    # a restart then loads it and applies what changed since, instead of rebuilding it all.
+    save_index_min_stickers: int = Field(default=2000, ge=0)
     embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
     nsfw_threshold: float = 0.8
 

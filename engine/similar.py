@@ -108,7 +108,7 @@ def anchor_content(
 ) -> list[Candidate]:
     """Stickers that mean what a library sticker means: its emoji and keywords, its text's kin."""
     meta = snapshot.meta.get(sticker_id)
-    doc = next((d for d in snapshot.documents if d.sticker_id == sticker_id), None)
+    doc = snapshot.documents.get(sticker_id)
     words = " ".join(
         t for t in (meta.emoji if meta else "", doc.dense_keywords if doc else "") if t
     )

@@ -5,11 +5,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.changes import record_unknown
 from engine.migrate import upgrade_schema
 from engine.schema import LibraryState
 
@@ -59,12 +60,12 @@ class Database:
             return int(s.scalar(select(LibraryState.revision).where(LibraryState.id == 1)) or 0)
 
     def bump_revision(self, session: Session) -> None:
-        """Mark search indexes stale, inside the caller's transaction."""
-        session.execute(
-            update(LibraryState)
-            .where(LibraryState.id == 1)
-            .values(revision=LibraryState.revision + 1)
-        )
+        """Mark search indexes stale, inside the caller's transaction, without saying what changed.
+
+        Snapshots then rebuild in full; writers that know what they touched record a
+        `engine.changes.Change` instead.
+        """
+        record_unknown(session)
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -6,6 +6,7 @@ rapidfuzz's OSA (optimal string alignment: insertion, deletion, substitution, tr
 """
 
 import bisect
+import copy
 import heapq
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -26,35 +27,69 @@ def _one_edit(word: str, choices: Iterable[str]) -> list[str]:
     return [choice for choice, _, _ in hits]
 
 
+def _buckets(terms: list[str]) -> dict[int, tuple[list[str], list[str]]]:
+    # Per length, forwards and backwards: a typo changes the length by one at most, so
+    # corrections search three small buckets instead of the whole vocabulary.
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for term in terms:
+        by_length[len(term)].append(term)
+    return {n: (ts, sorted(t[::-1] for t in ts)) for n, ts in by_length.items()}
+
+
 class Vocabulary:
-    """Distinct terms in sorted order, with how many documents hold each."""
+    """Distinct terms in sorted order, with how many documents hold each.
+
+    `moved_by` gives the same vocabulary with some counts changed (a delta segment's), sharing
+    the sorted base: terms it adds sit in a small sorted list of their own, and terms whose count
+    drops to zero are skipped.
+    """
 
     def __init__(self, frequencies: Mapping[str, int], cache_size: int = 4096) -> None:
         self._df = dict(frequencies)
         self._terms = sorted(self._df)
-        # Per length, forwards and backwards: a typo changes the length by one at most, so
-        # corrections search three small buckets instead of the whole vocabulary.
-        by_length: dict[int, list[str]] = defaultdict(list)
-        for term in self._terms:
-            by_length[len(term)].append(term)
-        self._buckets = {n: (ts, sorted(t[::-1] for t in ts)) for n, ts in by_length.items()}
+        self._buckets = _buckets(self._terms)
+        self._moved: dict[str, int] = {}
+        self._added: list[str] = []
+        self._added_buckets: dict[int, tuple[list[str], list[str]]] = {}
         # People type the same prefixes again and again: look-ups are memoised per vocabulary.
         self._memo: OrderedDict[tuple[str, str, int, int], tuple[str, ...]] = OrderedDict()
         self._memo_size = cache_size
 
+    def moved_by(self, moved: Mapping[str, int]) -> "Vocabulary":
+        """This vocabulary's base with each term's count changed by `moved`."""
+        other = copy.copy(self)
+        other._moved = dict(moved)
+        other._added = sorted(t for t, n in moved.items() if t not in self._df and n > 0)
+        other._added_buckets = _buckets(other._added)
+        other._memo = OrderedDict()
+        return other
+
     def __contains__(self, term: object) -> bool:
-        return term in self._df
+        return isinstance(term, str) and self.frequency(term) > 0
 
     def __len__(self) -> int:
-        return len(self._terms)
+        gone = sum(1 for t, n in self._moved.items() if t in self._df and self._df[t] + n <= 0)
+        return len(self._terms) + len(self._added) - gone
 
     def frequency(self, term: str) -> int:
         """How many documents hold `term` (0 when none)."""
-        return self._df.get(term, 0)
+        return self._df.get(term, 0) + self._moved.get(term, 0)
+
+    def _live(self, base: list[str], added: list[str]) -> list[str]:
+        if not self._moved:
+            return base
+        return sorted(t for t in (*base, *added) if self.frequency(t) > 0)
+
+    def _extending(self, prefix: str) -> list[str]:
+        return self._live(_extending(self._terms, prefix), _extending(self._added, prefix))
+
+    def _bucket(self, n: int) -> tuple[tuple[list[str], list[str]], ...]:
+        # The base's terms of length n, then the added ones (forwards, backwards).
+        return self._buckets.get(n, ([], [])), self._added_buckets.get(n, ([], []))
 
     def most_frequent(self, terms: Iterable[str], limit: int) -> tuple[str, ...]:
         """At most `limit` of the terms, most documents first, ties alphabetical."""
-        return tuple(heapq.nsmallest(limit, set(terms), key=lambda t: (-self._df.get(t, 0), t)))
+        return tuple(heapq.nsmallest(limit, set(terms), key=lambda t: (-self.frequency(t), t)))
 
     def _remembered(
         self, key: tuple[str, str, int, int], compute: Callable[[], tuple[str, ...]]
@@ -70,7 +105,7 @@ class Vocabulary:
         """The `limit` most frequent terms that are longer than `prefix` and start with it."""
 
         def compute() -> tuple[str, ...]:
-            longer = (t for t in _extending(self._terms, prefix) if t != prefix)
+            longer = (t for t in self._extending(prefix) if t != prefix)
             return self.most_frequent(longer, limit)
 
         return self._remembered(("complete", prefix, limit, 0), compute)
@@ -89,10 +124,12 @@ class Vocabulary:
             return ()
         pool: set[str] = set()
         for n in range(max(min_length, len(word) - 1), len(word) + 2):
-            forwards, backwards = self._buckets.get(n, ([], []))
-            pool.update(_extending(forwards, word[:head]))
-            pool.update(t[::-1] for t in _extending(backwards, word[::-1][:tail]))
+            for forwards, backwards in self._bucket(n):
+                pool.update(_extending(forwards, word[:head]))
+                pool.update(t[::-1] for t in _extending(backwards, word[::-1][:tail]))
         pool.discard(word)
+        if self._moved:
+            pool = {t for t in pool if self.frequency(t) > 0}
         return self.most_frequent(_one_edit(word, pool), limit)
 
     def fuzzy_completions(self, prefix: str, limit: int) -> tuple[str, ...]:
@@ -108,7 +145,7 @@ class Vocabulary:
         head = (len(prefix) - 1) // 2
         if head < 1:
             return ()
-        pool = [t for t in _extending(self._terms, prefix[:head]) if len(t) >= len(prefix)]
+        pool = [t for t in self._extending(prefix[:head]) if len(t) >= len(prefix)]
         # The typed prefix may be a letter shorter or longer than the start it was meant to be.
         sizes = (len(prefix) - 1, len(prefix), len(prefix) + 1)
         starts = _one_edit(prefix, {t[:n] for t in pool for n in sizes})

@@ -136,7 +136,13 @@ def test_libraries_made_before_spaces_upgrade_with_global_packs(tmp_path: Path) 
         # As such a library was: before spaces, and before migrations (and their job leases).
         db.execute("ALTER TABLE packs DROP COLUMN space")
         db.execute("DROP TABLE alembic_version")
-        db.execute("DROP TABLE job_leases")
+        for table in ("job_leases", "removed_stickers"):
+            db.execute(f"DROP TABLE {table}")
+        for column in ("text_revision", "meta_revision", "style_revision"):
+            db.execute(f"DROP INDEX ix_stickers_{column}")
+            db.execute(f"ALTER TABLE stickers DROP COLUMN {column}")
+        for column in ("utility_revision", "rebuild_revision"):
+            db.execute(f"ALTER TABLE library_state DROP COLUMN {column}")
     with open_service(tmp_path) as svc:
         assert [p.space for p in svc.library.packs()] == [None]
         assert found(svc, "cat", GUILD_A) == {"old"}

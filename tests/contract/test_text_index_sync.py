@@ -74,7 +74,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 def _stored_dims(svc: SearchService) -> set[int]:
     core = internals(svc)
-    ids = [d.sticker_id for d in core.snapshot().documents]
+    ids = list(core.snapshot().documents)
     return {len(v) for v in core.text_index.get(ids).values()}
 
 

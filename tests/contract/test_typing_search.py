@@ -56,7 +56,7 @@ def test_two_letters_are_searched_as_typed(sample: SearchService) -> None:
 @pytest.mark.parametrize("word", ["cat", "happy", "heart", "feu"])
 def test_completions_come_after_every_exact_match(sample: SearchService, word: str) -> None:
     # The same documents without typing support: the exact matches, in their order.
-    documents = internals(sample).fresh_snapshot().documents
+    documents = list(internals(sample).fresh_snapshot().documents.values())
     plain = FieldBM25(documents, sample.settings.search.field_weights)
     exact = [i for i, _ in plain.top(word, 50)]
     assert exact

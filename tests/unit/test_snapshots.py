@@ -23,7 +23,7 @@ class Library:
     gate: threading.Event = field(default_factory=threading.Event)
     fail: bool = False
 
-    def build(self) -> Any:
+    def build(self, _previous: Any = None) -> Any:
         self.gate.wait(5)
         if self.fail:
             raise RuntimeError("disk on fire")

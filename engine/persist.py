@@ -1,0 +1,171 @@
+"""The snapshot saved under the data directory, so that a restart need not rebuild it.
+
+One `.npz` file (written to a temporary name, then renamed: a crash leaves the old file or the
+new one, never half of one) holds a JSON header (format version, revision, the settings the
+indexes depend on), the BM25 base segment as raw CSC arrays, the documents and hit metadata as
+string tables, and the raw style vectors. Only snapshots whose BM25 is one segment without
+tombstones are saved (after a full build or a merge). A file of another format or settings, or
+one that does not load, is ignored with a warning: the snapshot is then rebuilt.
+"""
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from engine.corpus import Corpus
+from engine.documents import FIELDS, StickerDocument
+from engine.index import Snapshot, StickerMeta, scoped_counts
+from engine.personalize import StyleMatrix
+from engine.recall import FieldBM25, index_keys
+from engine.segments import Postings, Segment
+from engine.settings import SearchSettings
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # bump whenever tokenisation, documents or this layout change
+FILE_NAME = "snapshot.npz"
+META_FIELDS = [f.name for f in dataclass_fields(StickerMeta)]
+_SEP = "\x00"  # never inside a normalised text, file name or handle
+
+
+def snapshot_path(data_dir: Path) -> Path:
+    """Where the saved snapshot of a library lives."""
+    return data_dir / "index" / FILE_NAME
+
+
+def fingerprint(cfg: SearchSettings) -> dict[str, Any]:
+    """The settings a saved snapshot was built under (documents, indexes, NSFW marks)."""
+    keys = [list(k) for k, _ in index_keys(cfg.field_weights, cfg.phrase_weight)]
+    return {
+        "format": FORMAT,
+        "locales": list(cfg.locales),
+        "dense_locale": cfg.dense_locale,
+        "nsfw_threshold": cfg.nsfw_threshold,
+        "index_keys": keys,
+    }
+
+
+def savable(snapshot: Snapshot) -> bool:
+    """Whether the snapshot's BM25 is one segment without tombstones."""
+    layers = snapshot.bm25.corpus.layers
+    return len(layers) == 1 and layers[0].live == len(layers[0].segment)
+
+
+def save_snapshot(snapshot: Snapshot, path: Path, cfg: SearchSettings) -> None:
+    """Write the snapshot atomically (tmp + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {**fingerprint(cfg), "revision": snapshot.revision}
+    arrays: dict[str, npt.NDArray[Any]] = {"header": _blob([json.dumps(header)])}
+    arrays |= _segment_arrays(snapshot.bm25.corpus.layers[0].segment)
+    arrays |= _table("doc", [[d.fields.get(f, "") for f in FIELDS] + [d.dense_keywords]
+                             for d in snapshot.documents.values()])  # fmt: skip
+    arrays["doc_ids"] = np.fromiter(snapshot.documents, dtype=np.int64)
+    arrays |= _table("meta", [[getattr(m, f) for f in META_FIELDS] for m in snapshot.meta.values()])
+    arrays["style_ids"] = np.array(snapshot.styles.ids, dtype=np.int64)
+    arrays["style_raw"] = snapshot.styles.raw
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+
+
+def load_saved(path: Path, cfg: SearchSettings) -> Snapshot | None:
+    """The saved snapshot, or None (with a warning when one was there but is unusable)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(_strings(data["header"])[0])
+            if {k: header.get(k) for k in fingerprint(cfg)} != fingerprint(cfg):
+                log.warning("saved snapshot %s is of other settings or format; rebuilding", path)
+                return None
+            return _snapshot(data, int(header["revision"]), cfg)
+    except Exception as exc:  # a torn or foreign file: rebuild, never fail to start
+        log.warning("saved snapshot %s is unreadable (%s); rebuilding", path, exc)
+        return None
+
+
+def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
+    keys = tuple((str(name), bool(phrase)) for name, phrase in fingerprint(cfg)["index_keys"])
+    corpus = Corpus.of(_segment(data, len(keys)), keys)
+    bm25 = FieldBM25([], cfg.field_weights, cfg.phrase_weight, cfg.typing, corpus=corpus)
+    doc_ids = data["doc_ids"].tolist()
+    documents = {
+        i: StickerDocument(i, dict(zip(FIELDS, row[:-1], strict=True)), row[-1])
+        for i, row in zip(doc_ids, _rows(data, "doc", len(FIELDS) + 1), strict=True)
+    }
+    meta = {int(row[0]): _meta(row) for row in _rows(data, "meta", len(META_FIELDS))}
+    styles = StyleMatrix(data["style_ids"].tolist(), data["style_raw"])
+    if not len(styles):
+        styles = StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
+    return Snapshot(revision, documents, meta, bm25, {}, styles, scoped_counts(meta.values()))
+
+
+def _meta(row: list[Any]) -> StickerMeta:
+    values = dict(zip(META_FIELDS, row, strict=True))
+    values["id"], values["nsfw"] = int(values["id"]), values["nsfw"] == "1"
+    return StickerMeta(**values)
+
+
+def _segment_arrays(segment: Segment) -> dict[str, npt.NDArray[Any]]:
+    arrays: dict[str, npt.NDArray[Any]] = {"ids": segment.ids}
+    for k, p in enumerate(segment.postings):
+        arrays[f"p{k}_names"] = _blob(p.names)
+        arrays[f"p{k}_indptr"] = p.matrix.indptr
+        arrays[f"p{k}_indices"] = p.matrix.indices
+        arrays[f"p{k}_data"] = p.matrix.data
+        arrays[f"p{k}_lengths"] = p.lengths
+    return arrays
+
+
+def _segment(data: Any, n_keys: int) -> Segment:
+    ids = data["ids"]
+    postings = []
+    for k in range(n_keys):
+        names = tuple(_strings(data[f"p{k}_names"]))
+        matrix = sp.csc_array(
+            (data[f"p{k}_data"], data[f"p{k}_indices"], data[f"p{k}_indptr"]),
+            shape=(len(ids), len(names)),
+        )
+        postings.append(Postings(names, matrix, data[f"p{k}_lengths"]))
+    return Segment(ids, tuple(postings))
+
+
+def _blob(strings: Sequence[str]) -> npt.NDArray[np.uint8]:
+    # Each string ends with the separator, so that a table of one empty string survives.
+    return np.frombuffer("".join(t + _SEP for t in strings).encode("utf-8"), dtype=np.uint8)
+
+
+def _strings(blob: npt.NDArray[np.uint8]) -> list[str]:
+    return blob.tobytes().decode("utf-8").split(_SEP)[:-1]
+
+
+def _table(prefix: str, rows: list[list[Any]]) -> dict[str, npt.NDArray[Any]]:
+    # Columns of repeated strings (emoji keywords, pack names) as a string table plus codes;
+    # None is code -1.
+    table: dict[str, int] = {}
+    codes = np.array(
+        [
+            [-1 if v is None else table.setdefault(_text(v), len(table)) for v in row]
+            for row in rows
+        ],
+        dtype=np.int32,
+    )
+    return {f"{prefix}_strings": _blob(list(table)), f"{prefix}_codes": codes}
+
+
+def _text(value: Any) -> str:
+    return ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+
+def _rows(data: Any, prefix: str, width: int) -> list[list[Any]]:
+    table = _strings(data[f"{prefix}_strings"])
+    codes = data[f"{prefix}_codes"].reshape(-1, width).tolist()
+    return [[None if c < 0 else table[c] for c in row] for row in codes]

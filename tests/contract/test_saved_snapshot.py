@@ -1,0 +1,80 @@
+"""The saved snapshot survives a restart and catches up with later changes; a bad one is rebuilt."""
+
+import logging
+import random
+from pathlib import Path
+
+import pytest
+
+from engine.persist import snapshot_path
+from engine.service import SearchService
+from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
+from engine.types import SearchQuery
+from tests.conftest import internals
+from tests.contract.test_incremental import QUERIES, Steps, assert_same, full_rebuild
+
+
+def _open(data_dir: Path) -> SearchService:
+    settings = EngineSettings(
+        storage=StorageSettings(data_dir=data_dir),
+        search=SearchSettings(dense=False, save_index_min_stickers=0),
+        crowd=CrowdSettings(min_users=1),
+    )
+    return SearchService.open(settings)
+
+
+def _answers(svc: SearchService) -> list[list[tuple[int, float]]]:
+    return [[(h.id, h.score) for h in svc.search(SearchQuery("u", q)).hits] for q in QUERIES]
+
+
+def _library(tmp_path: Path) -> tuple[SearchService, Steps]:
+    svc = _open(tmp_path)
+    steps = Steps(svc, random.Random(7))
+    for _ in range(3):
+        steps.imports()
+    internals(svc).snapshots.wait_for_background(30)
+    return svc, steps
+
+
+def test_a_restart_loads_the_saved_snapshot_and_catches_up(tmp_path: Path) -> None:
+    svc, steps = _library(tmp_path)
+    assert snapshot_path(tmp_path).exists()
+    saved_revision = internals(svc).fresh_snapshot().revision
+    steps.imports()  # changes after the save are applied on top of it at the next start
+    steps.crowd()
+    want = _answers(svc)
+    svc.close()
+    again = _open(tmp_path)
+    try:
+        core = internals(again)
+        assert _answers(again) == want
+        snapshot = core.fresh_snapshot()
+        assert snapshot.revision > saved_revision
+        assert len(snapshot.bm25.corpus.layers) == 2, "the saved base plus one delta"
+        assert_same(snapshot, full_rebuild(core))
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other format"])
+def test_a_bad_saved_snapshot_is_rebuilt(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc, _ = _library(tmp_path)
+    want = _answers(svc)
+    svc.close()
+    path = snapshot_path(tmp_path)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a snapshot")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(data.replace(b'"format": 1', b'"format": 0'))
+    with caplog.at_level(logging.WARNING):
+        again = _open(tmp_path)
+        try:
+            assert _answers(again) == want
+            assert "rebuilding" in caplog.text
+        finally:
+            again.close()
