@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.decoders import decode_webm_frames, render_lottie_frames
-from engine.errors import MediaError
+from engine.errors import MediaError, StickerNotFoundError
 
 log = logging.getLogger(__name__)
 GIF_SIDES = (320, 160)  # tried in order until the GIF fits the size limit
@@ -39,11 +39,19 @@ class PostableMedia:
     note: str = ""  # empty, or why the post differs from the sticker (a still frame)
 
 
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        # Removed from the library after the search that showed it.
+        raise StickerNotFoundError("That sticker is no longer in the library.") from exc
+
+
 def postable_media(
     media_path: str, preview_path: str, fmt: str, max_bytes: int, max_pixels: int
 ) -> PostableMedia:
     """The sticker as one image file of at most `max_bytes`, animated where the sticker is."""
-    data = Path(media_path).read_bytes()
+    data = _read(media_path)
     if fmt in AS_IS and len(data) <= max_bytes:
         return PostableMedia(data, f"sticker.{AS_IS[fmt]}", _is_animated(data))
     if fmt == "webp" and not _is_animated(data) and len(data) <= max_bytes:
@@ -57,7 +65,7 @@ def postable_media(
             gif = None
         if gif is not None:
             return PostableMedia(gif, "sticker.gif", True)
-    still = Path(preview_path).read_bytes()
+    still = _read(preview_path)
     note = "" if fmt in ("png", "jpeg", "webp") and not _is_animated(data) else STILL_NOTE
     return PostableMedia(still, "sticker.png", False, note)
 

@@ -23,7 +23,7 @@ from adapters.discord.common import (
 from adapters.discord.posting import Poster
 from adapters.discord.sheet import contact_sheet
 from adapters.discord.views import PAGE, Listing, result_view
-from engine import SearchPage, SearchQuery
+from engine import SearchPage, SearchQuery, StickerNotFoundError
 
 FOREIGN = "These results belong to someone else: use /sticker to search for yourself."
 STALE = "That sticker is no longer available here. Search again with /sticker."
@@ -97,7 +97,11 @@ class Results:
         if hit is None:
             await reply(interaction, STALE)
             return
-        await self.poster.post(interaction, hit)
+        try:
+            await self.poster.post(interaction, hit)
+        except StickerNotFoundError:  # removed after the search that showed it
+            await reply(interaction, STALE)
+            return
         key = user_key(interaction.user)
         await blocking(
             svc.users.record, key, hit.id, "chosen", query, PLATFORM, chat_type(interaction)
