@@ -1,5 +1,6 @@
 """`stickerbot bench`: synthetic libraries of given sizes, our search against the pg_trgm peer."""
 
+import hashlib
 import logging
 import random
 import time
@@ -100,7 +101,8 @@ def build(svc: SearchService, corpus: Corpus, work: Path, say: Say) -> dict[str,
         timings[f"{name}_s"] = round(time.perf_counter() - start, 2)
         say(f"  {name}: {timings[f'{name}_s']} s")
 
-    store_path = work / f"emoji-vectors-{abs(hash(core.embedder.identity)) % 10**8}.npz"
+    model = hashlib.sha256(core.embedder.identity.encode()).hexdigest()[:12]
+    store_path = work / f"emoji-vectors-{model}.npz"  # kept for later runs in the same work dir
     store = _vector_store(store_path)
     vectors: dict[str, np.ndarray] = {}
     step("insert_rows", lambda: load.insert_rows(core.db, corpus))
