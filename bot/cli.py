@@ -3,34 +3,19 @@
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bot.config import AppSettings, load_settings
+from bot.commands.bench import bench
+from bot.config import load_settings
 from bot.console import bars, emit, progress
+from bot.context import Context
 from engine import SearchQuery, SearchService, StickerbotError, UserFacingError
 
 log = logging.getLogger("stickerbot")
-
-
-class Context:
-    """What every subcommand needs: settings, and the service opened on demand."""
-
-    def __init__(self, settings: AppSettings) -> None:
-        self.settings = settings
-
-    @contextmanager
-    def service(self) -> Iterator[SearchService]:
-        """Open the library for the duration of a command."""
-        svc = SearchService.open(self.settings.engine())
-        try:
-            yield svc
-        finally:
-            svc.close()
 
 
 @click.group()
@@ -395,6 +380,9 @@ def eval_cmd(
     payload = run_eval(obj.settings.engine(), data_dir, split, names, work_dir, seed)
     if json_out:
         json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+cli.add_command(bench)
 
 
 def main() -> None:

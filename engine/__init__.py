@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.animation import PostableMedia, postable_media
+    from engine.benchmark.report import format_bench
+    from engine.benchmark.run import BenchOptions, run_benchmark
     from engine.errors import (
         ConfigError,
         InvalidInputError,
@@ -88,6 +90,8 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.animation": ("PostableMedia", "postable_media"),
+    "engine.benchmark.report": ("format_bench",),
+    "engine.benchmark.run": ("BenchOptions", "run_benchmark"),
     "engine.errors": (
         "ConfigError",
         "InvalidInputError",
@@ -171,6 +175,7 @@ __all__ = [
     "MAX_SPACE",
     "MAX_USER_KEY",
     "AnnotateReport",
+    "BenchOptions",
     "ConfigError",
     "CrowdApi",
     "CrowdResult",
@@ -231,6 +236,7 @@ __all__ = [
     "VectorSettings",
     "blind_track",
     "crowd_track",
+    "format_bench",
     "format_table",
     "format_typing_table",
     "items_from_path",
@@ -239,6 +245,7 @@ __all__ = [
     "load_devset",
     "personalization_track",
     "postable_media",
+    "run_benchmark",
     "typing_track",
 ]
 

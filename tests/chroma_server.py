@@ -1,6 +1,5 @@
 """A real Chroma server (`chroma run`, from the chromadb package) for the server-mode tests."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,14 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from engine.pgserver import free_port
+
 STARTUP_S = 60.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -102,6 +102,13 @@ def test_get_returns_stored_vectors(filled: VectorIndex) -> None:
     np.testing.assert_allclose(got[3], XY, atol=1e-6)
 
 
+def test_get_of_more_ids_than_sqlite_binds(filled: VectorIndex) -> None:
+    # A snapshot asks for every sticker's style vector: 100k ids once failed in embedded Chroma.
+    got = filled.get([*range(4, 40_004), 2])
+    assert set(got) == {2}
+    np.testing.assert_allclose(got[2], Y, atol=1e-6)
+
+
 def test_delete(filled: VectorIndex) -> None:
     filled.delete([2, 99])
     assert filled.count() == 2

@@ -1,0 +1,1 @@
+"""`stickerbot` subcommands that live outside `bot/cli.py`, one module each."""

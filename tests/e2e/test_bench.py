@@ -1,0 +1,49 @@
+"""`stickerbot bench` end to end at 300 stickers, with the pg_trgm peer on the test PostgreSQL."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+LEXICAL_ONLY = "[search]\ndense = false\n"  # no text model load: the test stays fast
+
+
+def test_bench_runs_end_to_end_with_the_peer(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, out = tmp_path / "config.toml", tmp_path / "bench.json"
+    config.write_text(LEXICAL_ONLY, encoding="utf-8")
+    argv = [
+        "stickerbot", "--config", str(config), "--data-dir", str(tmp_path / "lib"), "bench",
+        "--sizes", "300", "--work-dir", str(tmp_path / "work"), "--peer-url", postgres_url,
+        "--queries", "20", "--typing", "3", "--import-stickers", "20", "--annotate-sample", "0",
+        "--json", str(out),
+    ]  # fmt: skip
+    old, sys.argv = sys.argv, argv
+    try:
+        main()
+    finally:
+        sys.argv = old
+    table = capsys.readouterr().out
+    result = json.loads(out.read_text(encoding="utf-8"))
+    r = result["300"]
+    assert r["stickers"] == 300 and r["build"]["stale_documents"] == 0
+    for stream in ("novel", "typing", "concurrent8", "during_import", "page2"):
+        lat = r[stream]
+        assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"] < 60_000, stream
+    assert r["novel"]["n"] == 20 and r["typing"]["n"] > 20
+    assert 0 < r["novel"]["recall@10"] <= 1 and 0 < r["novel"]["ndcg@10"] <= 1
+    peer = r["peer"]
+    assert peer["tag_rows"] > 300 and 0 < peer["novel"]["p50_ms"] <= peer["novel"]["max_ms"]
+    assert 0 < peer["novel"]["recall@10"] <= 1
+    assert r["vs_peer"]["speedup_p50"] > 0
+    assert r["during_import"]["stickers_imported"] == 20
+    assert 0 < r["searchable"]["searchable_s"] < 60
+    assert r["restart"]["hits"] > 0 and r["restart"]["rss_mb"] > 0 and r["disk_mb"] > 0
+    names = [t["target"] for t in result["targets"]]
+    assert "300 p99 during import <= 2x idle" in names
+    assert all(t["status"] in ("pass", "miss", "n/a") for t in result["targets"])
+    assert "novel p50" in table and "peer R@10" in table
