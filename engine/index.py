@@ -99,17 +99,18 @@ def load_snapshot(
                 st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
             )  # fmt: skip
     bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
-    return Snapshot(
-        revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, list(meta))
-    )
+    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, meta))
 
 
-def _styles(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
+def _styles(index: VectorIndex | None, meta: dict[int, StickerMeta]) -> StyleMatrix:
+    ids = list(meta)
     vectors = index.get(ids) if index is not None and ids else {}
     found = [i for i in ids if i in vectors]
+    packs = {i: m.pack for i, m in meta.items()}
     if not found:
-        return StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
-    return StyleMatrix(found, np.stack([vectors[i] for i in found]))
+        return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
+    emoji = [meta[i].emoji for i in found]
+    return StyleMatrix(found, np.stack([vectors[i] for i in found]), emoji=emoji, packs=packs)
 
 
 def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:
