@@ -111,7 +111,8 @@ class PersonalizationSettings(_Model):
     kmeans_max_k: int = 5
     kmeans_items_per_cluster: int = 3  # k = min(max_k, history // this)
     knn_k: int = 3
-    nearest_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    nearest_share: float = Field(default=0.5, gt=0.0, le=1.0)  # nearest: share of the history
+    nearest_min: int = Field(default=3, ge=1)  # nearest: at least this many history items
     rerank_depth: int = 250
     own_use_weight: float = 0.05  # a small prior for the user's own recent and frequent stickers
 

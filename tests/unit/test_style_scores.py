@@ -122,3 +122,16 @@ def test_an_emoji_of_one_pack_alone_keeps_its_look() -> None:
     _, content = styles.rows([0, 1, 2, 3], PersonalizationSettings(style_space="content"))
     _, centred = styles.rows([0, 1, 2, 3], PersonalizationSettings(style_space="centred"))
     np.testing.assert_allclose(content, centred)
+
+
+def test_nearest_averages_a_short_history_whole() -> None:
+    # Three picks: halving them would trust one or two stickers; nearest_min keeps all three.
+    styles = matrix([1.0, 0], [1.0, 0], [0, 1.0], [1.0, 0], [0, 1.0])
+    profile = Profile(((0, 1.0), (1, 1.0), (2, 1.0)))
+    _, candidates = styles.rows([3, 4])
+    nearest = PersonalizationSettings(rule="nearest")
+    similarity = PersonalizationSettings(rule="similarity")
+    expected = style_scores(profile, candidates, styles, similarity)
+    assert style_scores(profile, candidates, styles, nearest) == pytest.approx(expected)
+    halved = nearest.model_copy(update={"nearest_min": 1})
+    assert style_scores(profile, candidates, styles, halved) == pytest.approx([1.0, 0.5])
