@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         load_devset,
     )
     from engine.ingest import ImportItem, items_from_path
+    from engine.loso import LosoFold, LosoPlan, LosoResult, import_pack_per_style, loso_track
     from engine.redaction import RedactingFilter, Redactor
     from engine.service import SearchService
     from engine.settings import (
@@ -102,6 +103,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_devset",
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
+    "engine.loso": ("LosoFold", "LosoPlan", "LosoResult", "import_pack_per_style", "loso_track"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
     "engine.service": ("SearchService",),
     "engine.settings": (
@@ -172,6 +174,9 @@ __all__ = [
     "LibraryApi",
     "LibraryLockedError",
     "LibraryStats",
+    "LosoFold",
+    "LosoPlan",
+    "LosoResult",
     "MediaError",
     "ModelError",
     "OperatorError",
@@ -208,10 +213,12 @@ __all__ = [
     "blind_track",
     "crowd_track",
     "format_table",
+    "import_pack_per_style",
     "items_from_path",
     "latency_summary",
     "lexicon_track",
     "load_devset",
+    "loso_track",
     "personalization_track",
 ]
 
