@@ -99,7 +99,7 @@ class PersonalizationSettings(_Model):
     """
 
     rule: Literal["nearest", "similarity", "knn", "persrv", "none"] = "nearest"
-    beta: float = 0.3  # weight of the style affinity
+    beta: float = 0.6  # weight of the style affinity
     pack_weight: float = 0.3  # weight of the pack affinity (share of the history in the pack)
     combine: Literal["tiered", "multiply"] = "tiered"
     tier_gap: float = 0.1  # the personal signal reorders only scores this close (relative)
