@@ -109,6 +109,16 @@ def test_profile_update_invalidates_cached_pages(svc: SearchService) -> None:
     assert svc.crowd.update_profiles() == 0  # nothing new: no recomputation
 
 
+def test_a_noisy_history_keeps_its_style(svc: SearchService) -> None:
+    for _ in range(3):  # nine red picks ...
+        _send_history(svc, "tg:noisy", "red", EMOJI[:3])
+    _send_history(svc, "tg:noisy", "blue", EMOJI[:1])  # ... and one blue
+    svc.crowd.update_profiles()
+    for query in ("frog", "pizza"):
+        top = svc.search(SearchQuery("tg:noisy", query, limit=3)).hits
+        assert _style_of(svc, top[0].file) == "red"
+
+
 def test_a_user_with_two_styles_gets_both(tmp_path: Path) -> None:
     svc = _service(tmp_path, "nearest")
     try:
