@@ -284,6 +284,7 @@ class Setting:
     styles: tuple[str, ...]
     users: tuple[SimUser, ...]
     allowed: frozenset[int]
+    size: int  # the history size of its users
 
 
 class Scorer:
@@ -456,19 +457,22 @@ def _setting(
 ) -> Setting:
     seed = f"{plan.seed}:{held}:{style}:{size}"
     users = make_users(lib, styles, style, pool, queries, size, count, plan.off_style, seed)
-    return Setting(styles, tuple(users), frozenset(lib.ids(styles)))
+    return Setting(styles, tuple(users), frozenset(lib.ids(styles)), size)
 
 
 def choose(scorer: Scorer, menu: Sequence[Variant], inner: Sequence[Setting]) -> Variant:
     """The variant with the best mean graded NDCG@10 on `inner` among those whose relevance
-    NDCG@10 is at least the unpersonalized one (if none is, the most relevant variant)."""
-    base = statistics.fmean(scorer.score(None, s)["ndcg@10"] for s in inner)
+    NDCG@10 is at least the unpersonalized one at every history size (if none is, the variant
+    that loses the least relevance)."""
+    by_size = [[s for s in inner if s.size == n] for n in sorted({s.size for s in inner})]
+    base = [statistics.fmean(scorer.score(None, s)["ndcg@10"] for s in group) for group in by_size]
     rows = []
     for variant in menu:
-        scores = [scorer.score(variant, s) for s in inner]
-        relevance = statistics.fmean(m["ndcg@10"] for m in scores)
-        graded = statistics.fmean(m["graded_ndcg@10"] for m in scores)
-        rows.append((relevance >= base - RELEVANCE_TOLERANCE, graded, relevance, variant))
+        scores = [[scorer.score(variant, s) for s in group] for group in by_size]
+        relevance = [statistics.fmean(m["ndcg@10"] for m in group) for group in scores]
+        graded = statistics.fmean(m["graded_ndcg@10"] for group in scores for m in group)
+        loss = max(b - r for b, r in zip(base, relevance, strict=True))
+        rows.append((loss <= RELEVANCE_TOLERANCE, graded, -loss, variant))
     eligible = [r for r in rows if r[0]]
     if eligible:
         return max(eligible, key=lambda r: r[1])[3]
