@@ -41,7 +41,7 @@ from engine.understanding.style.types import StyleEmbedder, StyleVectors
 Metrics = dict[str, float]
 PLAIN = "vector"  # the one block of an embedder without blocks (CLIP, pooled)
 Progress = Callable[[int, int], None]
-RELEVANCE_TOLERANCE = 0.0  # a variant may not cost relevance NDCG@10 to be chosen
+RELEVANCE_ERRORS = 2.0  # a chosen variant's relevance NDCG@10 may not be this many SE lower
 USED_AT = datetime(2024, 1, 1, tzinfo=UTC)  # every simulated pick once, at one time: equal weights
 
 
@@ -316,11 +316,15 @@ class Scorer:
 
     def score(self, variant: Variant | None, setting: Setting) -> Metrics:
         """Mean metrics of the setting's users; `None` scores the unpersonalized lists."""
+        return _mean(self.rows(variant, setting))
+
+    def rows(self, variant: Variant | None, setting: Setting) -> list[Metrics]:
+        """Metrics per (user, query), in a fixed order: paired across variants."""
         rows = []
         for user in setting.users:
             for q, top in zip(user.queries, self._rank(variant, setting, user), strict=True):
                 rows.append(self.metrics(q, top, user.style, setting))
-        return _mean(rows)
+        return rows
 
     def _rank(self, variant: Variant | None, setting: Setting, user: SimUser) -> list[list[int]]:
         lists = [
@@ -462,21 +466,32 @@ def _setting(
 
 def choose(scorer: Scorer, menu: Sequence[Variant], inner: Sequence[Setting]) -> Variant:
     """The variant with the best mean graded NDCG@10 on `inner` among those whose relevance
-    NDCG@10 is at least the unpersonalized one at every history size (if none is, the variant
-    that loses the least relevance)."""
-    by_size = [[s for s in inner if s.size == n] for n in sorted({s.size for s in inner})]
-    base = [statistics.fmean(scorer.score(None, s)["ndcg@10"] for s in group) for group in by_size]
+    NDCG@10 is not below the unpersonalized lists' at any history size (by more than two
+    standard errors of the paired difference: a variant that reorders anything moves
+    relevance a little either way); if none qualifies, the one that loses the least."""
+    sizes = sorted({s.size for s in inner})
+    base = {n: _flat(scorer, None, [s for s in inner if s.size == n]) for n in sizes}
     rows = []
     for variant in menu:
-        scores = [[scorer.score(variant, s) for s in group] for group in by_size]
-        relevance = [statistics.fmean(m["ndcg@10"] for m in group) for group in scores]
-        graded = statistics.fmean(m["graded_ndcg@10"] for group in scores for m in group)
-        loss = max(b - r for b, r in zip(base, relevance, strict=True))
-        rows.append((loss <= RELEVANCE_TOLERANCE, graded, -loss, variant))
+        per_size = {n: _flat(scorer, variant, [s for s in inner if s.size == n]) for n in sizes}
+        margin = min(_paired_margin(per_size[n], base[n]) for n in sizes)
+        graded = statistics.fmean(m["graded_ndcg@10"] for ms in per_size.values() for m in ms)
+        rows.append((margin >= 0, graded, margin, variant))
     eligible = [r for r in rows if r[0]]
     if eligible:
         return max(eligible, key=lambda r: r[1])[3]
     return max(rows, key=lambda r: r[2])[3]
+
+
+def _flat(scorer: Scorer, variant: Variant | None, settings: Sequence[Setting]) -> list[Metrics]:
+    return [m for s in settings for m in scorer.rows(variant, s)]
+
+
+def _paired_margin(rows: Sequence[Metrics], base: Sequence[Metrics]) -> float:
+    """Mean relevance difference plus two standard errors (negative: significantly worse)."""
+    diffs = [r["ndcg@10"] - b["ndcg@10"] for r, b in zip(rows, base, strict=True)]
+    error = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    return statistics.fmean(diffs) + RELEVANCE_ERRORS * error
 
 
 def import_pack_per_style(
