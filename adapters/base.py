@@ -1,14 +1,13 @@
 """What every chat adapter is to the app: a lifecycle, status lines and the jobs it contributes."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from engine import OperatorError, SearchService
+from engine import Job, OperatorError, SearchService
 
 T = TypeVar("T")
-# A background job: one run over the engine, returning a one-line summary of what it did.
-JobFunc = Callable[[SearchService], Awaitable[str]]
+JobFunc = Job  # the jobs an adapter contributes have the engine's `Job` shape
 AdapterFactory = Callable[[SearchService, "StatusSource"], "Adapter"]
 
 

@@ -19,6 +19,7 @@ log = logging.getLogger("stickerbot.app")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log every HTTP request or job run at INFO: our own lines say what matters.
 CHATTY_LOGGERS = ("httpx", "httpcore", "apscheduler")
+WRITE_HALT_S = 5.0  # how long an exit waits for a vector write in progress
 
 
 def secret_values(settings: AppSettings, env: Mapping[str, str] | None = None) -> list[str]:
@@ -42,22 +43,32 @@ def configure_logging(redact: Redactor) -> None:
         handler.addFilter(RedactingFilter(redact))
 
 
+def wanted(enabled: bool | None, token_env: str, env: Mapping[str, str]) -> bool:
+    """An adapter runs when enabled explicitly, or by default when its token is set."""
+    return enabled if enabled is not None else bool(env.get(token_env, "").strip())
+
+
 def enabled_adapters(
     settings: AppSettings, redact: Redactor, env: Mapping[str, str] | None = None
 ) -> list[AdapterFactory]:
-    """Factories of the enabled adapters; a clear error when one lacks its token."""
+    """Factories of the enabled adapters; a clear error when one enabled lacks its token."""
+    from adapters.discord.settings import TOKEN_ENV as DISCORD_TOKEN
+    from adapters.telegram.settings import TOKEN_ENV as TELEGRAM_TOKEN
+
     env = os.environ if env is None else env
     factories: list[AdapterFactory] = []
-    if settings.telegram.enabled:
+    if wanted(settings.telegram.enabled, TELEGRAM_TOKEN, env):
         from adapters.telegram import telegram_adapter
 
         factories.append(telegram_adapter(settings.telegram, env, redact))
-    if settings.discord.enabled:
-        log.warning("the Discord adapter is not part of this build yet; [discord] is ignored")
+    if wanted(settings.discord.enabled, DISCORD_TOKEN, env):
+        from adapters.discord import discord_adapter
+
+        factories.append(discord_adapter(settings.discord, env, redact, settings.telegram))
     if not factories:
         raise ConfigError(
-            "no chat adapter is enabled: enable [telegram], or run `stickerbot worker` for the "
-            "background jobs alone"
+            f"no chat adapter is enabled: export {TELEGRAM_TOKEN} or {DISCORD_TOKEN} (or both), "
+            "or run `stickerbot worker` for the background jobs alone"
         )
     return factories
 
@@ -88,8 +99,12 @@ async def run_bot(
     adapters: Sequence[AdapterFactory] | None = None,
     stop: asyncio.Event | None = None,
     redact: Redactor | None = None,
-) -> None:
-    """Run the adapters and the job scheduler in this loop until SIGINT or SIGTERM."""
+) -> list[str]:
+    """Run the adapters and the job scheduler in this loop until SIGINT or SIGTERM.
+
+    Returns the jobs still running when it gave up waiting for them (the library is then left
+    open with its writes halted: the caller should exit the process).
+    """
     redact = redact or Redactor(secret_values(settings))
     if with_adapters and adapters is None:
         adapters = enabled_adapters(settings, redact)
@@ -105,8 +120,9 @@ async def run_bot(
         try:
             await _serve(svc, settings, factories, with_jobs, jobs, stop)
         finally:
-            await _close(svc, jobs)
+            busy = await _close(svc, jobs)
     log.info("stickerbot stopped")
+    return busy
 
 
 def _build(
@@ -144,6 +160,7 @@ async def _serve(
         log.info("stickerbot running (%s); stop with SIGINT or SIGTERM", ", ".join(parts))
         await stop.wait()
     finally:
+        svc.request_stop()  # running jobs end after their current batch
         if scheduler is not None:
             await stop_scheduler(scheduler)
             await _drain(jobs, settings.jobs.shutdown_grace_s)
@@ -186,15 +203,19 @@ async def _drain(status: JobStatus, grace_s: float) -> None:
         log.info("waiting up to %gs for running jobs: %s", grace_s, ", ".join(status.running()))
     busy = await status.drain(grace_s)
     if busy:
-        log.warning("jobs still running: %s; the process exits when they end", ", ".join(busy))
+        log.warning("jobs still running after %gs: %s", grace_s, ", ".join(busy))
 
 
-async def _close(svc: SearchService, status: JobStatus) -> None:
-    if status.running():
-        # Closing under a running writer could corrupt the library; the OS releases the lock
-        # when the process exits, which Python delays until the job's thread ends.
-        return
-    await asyncio.to_thread(svc.close)
+async def _close(svc: SearchService, status: JobStatus) -> list[str]:
+    busy = status.running()
+    if not busy:
+        await asyncio.to_thread(svc.close)
+        return []
+    # Closing under a running writer could corrupt the library. Instead no write may start or
+    # finish any more: the busy job's uncommitted batch is redone on the next run.
+    if not await asyncio.to_thread(svc.halt_writes, WRITE_HALT_S):
+        log.error("a vector write did not finish in %gs; exiting all the same", WRITE_HALT_S)
+    return busy
 
 
 def run(
@@ -207,7 +228,7 @@ def run(
     """Configure logging and run the app until SIGINT or SIGTERM (the CLI's entry)."""
     redact = Redactor(secret_values(settings))
     configure_logging(redact)
-    asyncio.run(
+    busy = asyncio.run(
         run_bot(
             settings,
             with_jobs=with_jobs,
@@ -216,3 +237,9 @@ def run(
             redact=redact,
         )
     )
+    if busy:
+        # A job thread cannot be interrupted and Python would wait for it at exit: leave now,
+        # with the library's writes halted (see _close).
+        log.warning("exiting without waiting for %s; their work resumes on the next run", busy)
+        logging.shutdown()
+        os._exit(0)

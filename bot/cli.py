@@ -308,7 +308,7 @@ def jobs() -> None:
 @click.argument("names", nargs=-1)
 @click.pass_obj
 def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
-    """Run the named jobs once (all when none is named)."""
+    """Run the named jobs once, each to completion with a progress bar (all when none is named)."""
     import asyncio
 
     from jobs.tasks import JOBS, run_jobs
@@ -316,9 +316,10 @@ def jobs_run(obj: Context, names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(JOBS))
     if unknown:
         raise click.UsageError(f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(JOBS)}")
-    with obj.service() as svc:
-        for outcome in asyncio.run(run_jobs(svc, list(names))):
-            click.echo(f"{outcome.name}: {outcome.summary}")
+    with obj.service() as svc, bars() as shown:
+        outcomes = asyncio.run(run_jobs(svc, list(names), progress=shown.stage))
+    for outcome in outcomes:
+        click.echo(f"{outcome.name}: {outcome.summary}")
 
 
 @cli.command("run")

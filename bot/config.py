@@ -22,6 +22,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "STICKERBOT_CHROMA_PORT": ("vectors", "port"),
     "STICKERBOT_TEXT_MODEL": ("text_model", "model"),
     "STICKERBOT_TELEGRAM_BASE_URL": ("telegram", "base_url"),
+    "STICKERBOT_DISCORD_API_URL": ("discord", "api_base_url"),
+    "STICKERBOT_DISCORD_GATEWAY_URL": ("discord", "gateway_url"),
+    "STICKERBOT_DISCORD_CDN_URL": ("discord", "cdn_url"),
 }
 SECRET_KEYS = {"token", "bot_token", "api_key", "password"}
 

@@ -19,18 +19,28 @@ from engine import (
     blind_track,
     crowd_track,
     format_table,
+    format_typing_table,
     import_pack_per_style,
     lexicon_track,
     load_devset,
     loso_track,
     personalization_track,
+    typing_track,
 )
 
-TRACKS = ("lexicon", "personalization", "blind", "crowd")
+TRACKS = ("lexicon", "personalization", "blind", "crowd", "typing")
 
 
 def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
-    return SearchService.open(base.in_dir(work / name))
+    svc = SearchService.open(base.in_dir(work / name))
+    try:
+        # A reused --work-dir may hold another text model's vectors: re-embed before measuring.
+        with progress("indexing") as advance:
+            svc.library.refresh(advance)
+    except BaseException:
+        svc.close()
+        raise
+    return svc
 
 
 def _emoji_tracks(
@@ -45,6 +55,9 @@ def _emoji_tracks(
             svc.understanding.annotate(progress=advance, only=["style"])
         out["personalization"] = personalization_track(svc, dev, seed=seed)
         out["personalization_loso"] = [_loso(svc, dev, "one pack", seed, work)]
+    if "typing" in names:
+        with progress("typing queries") as advance:
+            out["typing"] = typing_track(svc, dev, seed, advance)
     return out
 
 
@@ -130,7 +143,7 @@ def run_eval(
     work = base.in_dir(work, "stickerbot-eval-").data_dir
     started = time.perf_counter()
     results: dict[str, Any] = {}
-    if {"lexicon", "personalization"} & set(names):
+    if {"lexicon", "personalization", "typing"} & set(names):
         with _library(base, work, "emoji") as svc:
             results |= _emoji_tracks(svc, dev, names, seed, work)
     if "personalization" in names:
@@ -156,6 +169,8 @@ def _print(results: dict[str, Any], names: list[str]) -> None:
             click.echo(loso_table(loso))
     if "crowd" in names:
         click.echo(crowd_table(results["crowd"]))
+    if "typing" in names:
+        click.echo(format_typing_table(results["typing"]))
 
 
 def _jsonable(results: dict[str, Any], names: list[str]) -> dict[str, Any]:

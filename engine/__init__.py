@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from engine.animation import PostableMedia, postable_media
     from engine.errors import (
         ConfigError,
         InvalidInputError,
@@ -26,16 +27,19 @@ if TYPE_CHECKING:
     from engine.evaluation import (
         DevSet,
         TrackResult,
+        TypingResult,
         blind_track,
         format_table,
+        format_typing_table,
         latency_summary,
         lexicon_track,
         load_devset,
+        typing_track,
     )
     from engine.ingest import ImportItem, items_from_path
     from engine.loso import LosoFold, LosoPlan, LosoResult, import_pack_per_style, loso_track
     from engine.redaction import RedactingFilter, Redactor
-    from engine.service import SearchService
+    from engine.service import Job, SearchService
     from engine.settings import (
         CrowdSettings,
         EngineSettings,
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
     from engine.types import (
         MAX_PAGE,
         MAX_QUERY_CHARS,
+        MAX_SPACE,
         MAX_USER_KEY,
         AnnotateReport,
         EngineStatus,
@@ -73,6 +78,7 @@ if TYPE_CHECKING:
         ProposalInfo,
         SearchPage,
         SearchQuery,
+        SimilarQuery,
         StickerHit,
         StickerInfo,
         StickerUtility,
@@ -80,6 +86,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "engine.animation": ("PostableMedia", "postable_media"),
     "engine.errors": (
         "ConfigError",
         "InvalidInputError",
@@ -96,16 +103,19 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.evaluation": (
         "DevSet",
         "TrackResult",
+        "TypingResult",
         "blind_track",
         "format_table",
+        "format_typing_table",
         "latency_summary",
         "lexicon_track",
         "load_devset",
+        "typing_track",
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
     "engine.loso": ("LosoFold", "LosoPlan", "LosoResult", "import_pack_per_style", "loso_track"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
-    "engine.service": ("SearchService",),
+    "engine.service": ("Job", "SearchService"),
     "engine.settings": (
         "CrowdSettings",
         "EngineSettings",
@@ -127,6 +137,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.types": (
         "MAX_PAGE",
         "MAX_QUERY_CHARS",
+        "MAX_SPACE",
         "MAX_USER_KEY",
         "AnnotateReport",
         "EngineStatus",
@@ -143,6 +154,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProposalInfo",
         "SearchPage",
         "SearchQuery",
+        "SimilarQuery",
         "StickerHit",
         "StickerInfo",
         "StickerUtility",
@@ -154,6 +166,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "MAX_PAGE",
     "MAX_QUERY_CHARS",
+    "MAX_SPACE",
     "MAX_USER_KEY",
     "AnnotateReport",
     "ConfigError",
@@ -171,6 +184,7 @@ __all__ = [
     "InteractionInfo",
     "InteractionKind",
     "InvalidInputError",
+    "Job",
     "LibraryApi",
     "LibraryLockedError",
     "LibraryStats",
@@ -187,6 +201,7 @@ __all__ = [
     "PersonalizationSettings",
     "PlatformApi",
     "PlatformHandle",
+    "PostableMedia",
     "Progress",
     "ProposalInfo",
     "RedactingFilter",
@@ -195,6 +210,7 @@ __all__ = [
     "SearchQuery",
     "SearchService",
     "SearchSettings",
+    "SimilarQuery",
     "StickerHit",
     "StickerInfo",
     "StickerNotFoundError",
@@ -204,6 +220,7 @@ __all__ = [
     "Suggestion",
     "TextModelSettings",
     "TrackResult",
+    "TypingResult",
     "UnderstandingApi",
     "UnderstandingSettings",
     "UnsupportedFormatError",
@@ -213,6 +230,7 @@ __all__ = [
     "blind_track",
     "crowd_track",
     "format_table",
+    "format_typing_table",
     "import_pack_per_style",
     "items_from_path",
     "latency_summary",
@@ -220,6 +238,8 @@ __all__ = [
     "load_devset",
     "loso_track",
     "personalization_track",
+    "postable_media",
+    "typing_track",
 ]
 
 

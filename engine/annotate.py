@@ -6,6 +6,8 @@ that is killed mid-batch redoes only the uncommitted batch, and changing a model
 
 import hashlib
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +89,25 @@ def stored_key(stage: Stage) -> tuple[str, str]:
 Progress = Callable[[int, int], None]
 
 
+@dataclass
+class RunControl:
+    """What long runs share with the process: a stop request and a gate around every write.
+
+    The app sets `stop` at shutdown; a process that must exit while a run is still busy holds
+    `gate` first, so that nothing is half-written when it goes.
+    """
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    batch_seconds: float = 2.0
+
+    def next_batch(self, size: int, seconds: float, largest: int) -> int:
+        """The size that takes about `batch_seconds` at the speed the last batch had."""
+        per_item = seconds / max(size, 1)
+        fitting = int(self.batch_seconds / per_item) if per_item > 0 else largest
+        return max(1, min(largest, fitting))
+
+
 class AnnotationPipeline:
     """Runs stages over stickers whose stored (model, version) differs from the configured one."""
 
@@ -97,12 +118,14 @@ class AnnotationPipeline:
         stages: Sequence[Stage],
         style_index: VectorIndex | None = None,
         batch_size: int = 16,
+        control: RunControl | None = None,
     ) -> None:
         self.db = db
         self.media = media
         self.stages = list(stages)
         self.style_index = style_index
         self.batch_size = batch_size
+        self.control = control or RunControl()
 
     def pending(self) -> dict[int, list[Stage]]:
         """Sticker id -> the stages it still needs, in id order."""
@@ -125,16 +148,25 @@ class AnnotationPipeline:
         return todo
 
     def run(self, limit: int | None = None, progress: Progress | None = None) -> AnnotateReport:
-        """Annotate pending stickers batch by batch; each batch commits on its own."""
+        """Annotate pending stickers batch by batch; each batch commits on its own.
+
+        Batches shrink to take about `control.batch_seconds` each, and a stop request ends the
+        run after the batch in progress: a shutdown never waits long.
+        """
         todo = self.pending()
         ids = list(todo)[:limit] if limit is not None else list(todo)
         report = AnnotateReport()
-        for start in range(0, len(ids), self.batch_size):
-            batch = ids[start : start + self.batch_size]
+        size, done = 1, 0  # the first batch measures the speed
+        while done < len(ids) and not self.control.stop.is_set():
+            batch = ids[done : done + size]
+            started = time.perf_counter()
             self._run_batch(batch, todo, report)
+            done += len(batch)
+            took = time.perf_counter() - started
+            size = self.control.next_batch(len(batch), took, self.batch_size)
             if progress:
                 progress(len(batch), len(ids))
-        report.remaining = len(todo) - len(ids)
+        report.remaining = len(todo) - done
         return report
 
     def _run_batch(
@@ -147,8 +179,8 @@ class AnnotationPipeline:
             if wanted:
                 for img, result in zip(wanted, stage.run(wanted), strict=True):
                     outputs[img.sticker_id].append((stage, result))
-        self._store_vectors(outputs)
-        with self.db.session() as s:
+        with self.control.gate, self.db.session() as s:
+            self._store_vectors(outputs)
             for sticker_id, results in outputs.items():
                 for stage, result in results:
                     _upsert(s, sticker_id, stage, result)

@@ -38,6 +38,7 @@ LOTTIE_TIMEOUT_S = 10.0
 RENDERER_MEMORY_BYTES = 1024 * 1024 * 1024
 VIDEO_MAX_SECONDS = 10.0  # Telegram allows 3 s; leave room for other sources
 VIDEO_MAX_FRAMES = 600
+ANIMATION_MAX_FRAMES = 100  # frames re-encoded for posting; at 25 fps that is 4 s
 # FFmpeg's native VP8/VP9 decoders drop the alpha plane; libvpx reads it from the container.
 _ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 _VIDEO_CODECS = {"vp8", "vp9", "av1"}  # what WEBM may carry; anything else is refused
@@ -109,12 +110,55 @@ def _number(doc: dict[str, object], key: str) -> float:
     return float(value)
 
 
+def render_lottie_frames(
+    data: bytes, max_pixels: int, max_side: int, max_fps: float
+) -> tuple[list[Image.Image], int]:
+    """Frames of a TGS animation at most `max_side` pixels and `max_fps`, and each one's ms.
+
+    Rendered in the isolated child like single frames; for re-encoding as a GIF to post.
+    """
+    if importlib.util.find_spec("rlottie_python") is None:
+        raise UnsupportedFormatError("animated (TGS) stickers need the rlottie-python package")
+    doc = parse_lottie(gunzip_bounded(data, LOTTIE_MAX_JSON_BYTES))
+    width, height, frames = lottie_facts(doc, max_pixels)
+    rate = float(doc["fr"])  # type: ignore[arg-type]  # lottie_facts checked it is a number
+    step = max(1, math.ceil(rate / max_fps))
+    indices = list(range(0, frames, step))[:ANIMATION_MAX_FRAMES]
+    size = scaled_size(width, height, max_side)
+    canonical = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    images = render_lottie_isolated_frames(canonical, size, indices)
+    return images, max(20, round(1000 * step / rate))
+
+
 def render_lottie_isolated(lottie_json: bytes, size: tuple[int, int], index: int) -> Image.Image:
     """Render frame `index` of a Lottie document in a child process; RGBA, straight alpha."""
-    args = [sys.executable, "-m", "engine.decoders", "render-lottie", *map(str, (*size, index))]
+    return render_lottie_isolated_frames(lottie_json, size, [index])[0]
+
+
+def render_lottie_isolated_frames(
+    lottie_json: bytes, size: tuple[int, int], indices: list[int]
+) -> list[Image.Image]:
+    """Render frames of a Lottie document in one child process; RGBA, straight alpha."""
+    frame_bytes = size[0] * size[1] * 4
+    done = _run_renderer(lottie_json, [*map(str, size), ",".join(map(str, indices))])
+    if done.returncode != 0 or len(done.stdout) != frame_bytes * len(indices):
+        raise MediaError(
+            f"animated sticker could not be rendered (renderer exit {done.returncode})"
+        )
+    # rlottie draws premultiplied ARGB32, which is BGRA byte order on little-endian machines.
+    return [
+        Image.frombytes(
+            "RGBA", size, done.stdout[n * frame_bytes : (n + 1) * frame_bytes], "raw", "BGRa"
+        )
+        for n in range(len(indices))
+    ]
+
+
+def _run_renderer(lottie_json: bytes, args: list[str]) -> "subprocess.CompletedProcess[bytes]":
+    command = [sys.executable, "-m", "engine.decoders", "render-lottie", *args]
     try:
         done = subprocess.run(
-            args,
+            command,
             input=lottie_json,
             capture_output=True,
             timeout=LOTTIE_TIMEOUT_S,
@@ -127,25 +171,25 @@ def render_lottie_isolated(lottie_json: bytes, size: tuple[int, int], index: int
         raise MediaError("animated sticker is not a Lottie animation (the renderer refused it)")
     if done.returncode < 0:
         raise MediaError(f"animated sticker crashed the renderer (signal {-done.returncode})")
-    if done.returncode != 0 or len(done.stdout) != size[0] * size[1] * 4:
-        raise MediaError(
-            f"animated sticker could not be rendered (renderer exit {done.returncode})"
-        )
-    # rlottie draws premultiplied ARGB32, which is BGRA byte order on little-endian machines.
-    return Image.frombytes("RGBA", size, done.stdout, "raw", "BGRa")
+    return done
 
 
 def _renderer_main(argv: list[str]) -> int:
-    """Child process: Lottie JSON on stdin, one raw premultiplied BGRA frame on stdout."""
-    width, height, index = (int(arg) for arg in argv)
+    """Child process: Lottie JSON on stdin, raw premultiplied BGRA frames on stdout.
+
+    Arguments: width, height and the frame numbers, comma-separated.
+    """
+    width, height = int(argv[0]), int(argv[1])
+    indices = [int(i) for i in argv[2].split(",")]
     _limit_resources(RENDERER_MEMORY_BYTES, math.ceil(LOTTIE_TIMEOUT_S))
     from rlottie_python.rlottie_wrapper import LottieAnimation
 
     animation = LottieAnimation.from_data(sys.stdin.buffer.read().decode("utf-8"))
     if not animation.animation_p:
         return _EXIT_NOT_LOTTIE
-    pixels = animation.lottie_animation_render(frame_num=index, width=width, height=height)
-    sys.stdout.buffer.write(pixels)
+    for index in indices:
+        pixels = animation.lottie_animation_render(frame_num=index, width=width, height=height)
+        sys.stdout.buffer.write(pixels)
     return 0
 
 
@@ -169,6 +213,45 @@ def decode_webm(data: bytes, max_pixels: int) -> DecodedMedia:
     except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise MediaError(f"corrupt or unreadable video sticker ({reason})") from exc
+
+
+def decode_webm_frames(
+    data: bytes, max_pixels: int, max_side: int, max_fps: float
+) -> tuple[list[Image.Image], int]:
+    """Frames of a WEBM video sticker at most `max_side` pixels and `max_fps`, and each one's ms.
+
+    Transparency is kept (libvpx); for re-encoding as a GIF to post.
+    """
+    try:
+        import av
+    except ImportError as exc:
+        raise UnsupportedFormatError("video (WEBM) stickers need the av (PyAV) package") from exc
+    try:
+        with av.open(io.BytesIO(data), mode="r", format="matroska") as container:
+            stream = _video_stream(container, max_pixels)
+            rate = float(stream.average_rate or 30)
+            step = max(1, math.ceil(rate / max_fps))
+            packets = _video_packets(container, stream)
+            decoder = _open_decoder(stream, max_pixels)
+            frames = _sampled_frames(decoder, packets, step, max_side)
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise MediaError(f"corrupt or unreadable video sticker ({reason})") from exc
+    if not frames:
+        raise MediaError("video sticker has no decodable frames")
+    return frames, max(20, round(1000 * step / rate))
+
+
+def _sampled_frames(
+    context: "VideoCodecContext", packets: Iterable["Packet[VideoStream]"], step: int, side: int
+) -> list[Image.Image]:
+    out: list[Image.Image] = []
+    for position, frame in enumerate(_frames(context, packets)):
+        if position % step == 0 and len(out) < ANIMATION_MAX_FRAMES:
+            image = Image.fromarray(frame.to_ndarray(format="rgba"))
+            image.thumbnail((side, side))
+            out.append(image)
+    return out
 
 
 def _decode_container(container: "InputContainer", max_pixels: int) -> DecodedMedia:

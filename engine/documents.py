@@ -1,8 +1,10 @@
 """The multi-field text document of a sticker, assembled from its emoji and annotations."""
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from engine.lexicon import Lexicon
@@ -16,9 +18,15 @@ FIELDS = (
     "vlm_emotion",
     "history_queries",
     "pack_title",
+    "pack_name",
+    "file_name",
 )
 # Fields that describe meaning; the dense embedding reads these (emoji glyphs mean nothing to it).
-DENSE_FIELDS = ("ocr", "vlm_keywords", "vlm_emotion", "vlm_description")
+DENSE_FIELDS = ("ocr", "vlm_keywords", "vlm_emotion", "vlm_description", "file_name")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_PART = re.compile(r"[^\W_]+")
+_HUMP = re.compile(r"(?<=[a-zа-яё])(?=[A-ZА-ЯЁ])")
+_BOT_SUFFIX = re.compile(r"_by_\w+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,34 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _hash_like(part: str) -> bool:
+    # Content hashes, platform ids and counters name files without saying what they show.
+    if any(ch.isdigit() for ch in part):
+        return len(part) >= 5 or not _LETTERS.search(part)
+    # Base64-like ids (`AgADrcxG`): a piece that is neither lower, UPPER nor Capitalised.
+    return any(
+        not (p.islower() or p.isupper() or p[1:].islower()) for p in _HUMP.sub(" ", part).split()
+    )
+
+
+def name_words(name: str) -> list[str]:
+    """Words of a file or pack name (`happy_cat-02.png` -> happy, cat), hash-like parts dropped."""
+    stem = PurePosixPath(name.replace("\\", "/")).stem
+    words: list[str] = []
+    for part in _PART.findall(stem):
+        if not _hash_like(part):
+            for run in _LETTERS.findall(part):
+                words.extend(w.lower() for w in _HUMP.sub(" ", run).split() if len(w) > 1)
+    return words
+
+
+def pack_name_words(name: str, title: str) -> list[str]:
+    """Words of a pack's name that its title does not already hold (Telegram's `_by_bot` cut)."""
+    words = name_words(_BOT_SUFFIX.sub("", name))
+    in_title = {w.lower() for w in _LETTERS.findall(title)}
+    return [] if set(words) <= in_title else words
+
+
 def build_document(
     sticker_id: int,
     emoji: str,
@@ -54,19 +90,25 @@ def build_document(
     annotation_fields: Iterable[Mapping[str, Any]],
     lexicon: Lexicon,
     dense_locale: str = "en",
+    *,
+    file_name: str = "",
+    pack_name: str = "",
 ) -> StickerDocument:
-    """Merge the lexicon expansion of the emoji and every annotation source into one document.
+    """Merge the emoji's keywords, the names and every annotation source into one document.
 
-    The dense text takes emoji keywords in `dense_locale` only: the text model reads one language
-    well, and seven locales of keywords would make each document several times longer to embed.
+    The dense text takes emoji keywords in `dense_locale` only ("all": every configured locale):
+    seven locales of keywords make each document about seven times longer to embed.
     """
     fields: dict[str, list[str]] = {f: [] for f in FIELDS}
     fields["emoji"].append(emoji)
     fields["emoji_keywords"].extend(lexicon.keywords(emoji))
     fields["pack_title"].append(pack_title)
+    fields["pack_name"].append(" ".join(pack_name_words(pack_name, pack_title)))
+    fields["file_name"].append(" ".join(name_words(file_name)))
     for source in annotation_fields:
         for name, value in source.items():
             if name in fields:
                 fields[name].append(_as_text(value))
     merged = {k: " ; ".join(v for v in vs if v) for k, vs in fields.items()}
-    return StickerDocument(sticker_id, merged, " ; ".join(lexicon.keywords(emoji, (dense_locale,))))
+    locales = None if dense_locale == "all" else (dense_locale,)  # None: every configured one
+    return StickerDocument(sticker_id, merged, " ; ".join(lexicon.keywords(emoji, locales)))

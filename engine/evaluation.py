@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import random
 import statistics
 import time
 from collections import defaultdict
@@ -184,6 +185,165 @@ def blind_track(
         svc.library.import_items(items, "eval-blind", title="")
     svc.understanding.annotate(only=["ocr", "vlm"])
     return run_queries(svc, dev, "eval:blind", progress, name="blind")
+
+
+LATIN = "abcdefghijklmnopqrstuvwxyz"
+CYRILLIC = "абвгдежзийклмнопрстуфхцчшщъыьэюя"
+TYPO_MIN_LETTERS = 5
+
+
+def prefix_variant(text: str) -> str | None:
+    """The query as typed so far: its last word cut to 60% of its letters, at least 3."""
+    head, _, word = text.rpartition(" ")
+    keep = max(3, math.ceil(0.6 * len(word)))
+    return f"{head} {word[:keep]}".lstrip() if keep < len(word) else None
+
+
+def _alphabet(word: str) -> str | None:
+    if all(ch in CYRILLIC or ch == "ё" for ch in word):
+        return CYRILLIC
+    # Basic Latin up to Latin Extended-B: the letters of every Latin-script dev locale.
+    return LATIN if all(ch.isalpha() and ord(ch) < 0x250 for ch in word) else None
+
+
+def _misspell(word: str, letters: str, rng: random.Random) -> str:
+    for _ in range(20):
+        i = rng.randrange(len(word))
+        op = rng.choice(("insert", "delete", "substitute", "transpose"))
+        if op == "insert":
+            out = word[:i] + rng.choice(letters) + word[i:]
+        elif op == "delete":
+            out = word[:i] + word[i + 1 :]
+        elif op == "substitute":
+            out = word[:i] + rng.choice(letters) + word[i + 1 :]
+        else:
+            i = min(i, len(word) - 2)
+            out = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        if out != word:
+            return out
+    return word
+
+
+def typo_variant(text: str, rng: random.Random) -> str | None:
+    """The query with one random edit in one of its Latin or Cyrillic words of 5+ letters."""
+    words = text.split(" ")
+    eligible = [
+        (n, letters)
+        for n, w in enumerate(words)
+        if len(w) >= TYPO_MIN_LETTERS and w.isalpha() and (letters := _alphabet(w.lower()))
+    ]
+    if not eligible:
+        return None
+    n, letters = rng.choice(eligible)
+    words[n] = _misspell(words[n], letters, rng)
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class TypingCase:
+    """A dev query and what a user may have typed of it: cut short, or with one typo."""
+
+    query: EvalQuery
+    prefix: str | None
+    typo: str | None
+
+
+def typing_cases(dev: DevSet, seed: int = 0) -> list[TypingCase]:
+    """Prefix and typo variants of every dev query; each query seeds its own generator."""
+    cases = []
+    for q in dev.queries:
+        rng = random.Random(f"{seed}:{q.locale}:{q.text}")
+        cases.append(TypingCase(q, prefix_variant(q.text), typo_variant(q.text, rng)))
+    return cases
+
+
+@dataclass
+class TypingResult:
+    """NDCG@10 of prefix and typo variants and their ratio to the full queries' NDCG@10."""
+
+    per_locale: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    latencies_ms: list[float]
+    embedding_hit_rate: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "track": "typing",
+            "overall": self.overall,
+            "per_locale": self.per_locale,
+            "latency_ms": latency_summary(self.latencies_ms),
+            "embedding_cache_hit_rate": round(self.embedding_hit_rate, 4),
+        }
+
+
+def _ratios(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for kind in ("prefix", "typo"):
+        pairs = [(r["full"], r[kind]) for r in rows if kind in r]
+        full = statistics.fmean(f for f, _ in pairs) if pairs else 0.0
+        variant = statistics.fmean(v for _, v in pairs) if pairs else 0.0
+        out |= {
+            f"{kind}_queries": float(len(pairs)),
+            f"{kind}_full_ndcg@10": round(full, 4),
+            f"{kind}_ndcg@10": round(variant, 4),
+            f"{kind}_ratio": round(variant / full, 4) if full > 0 else 0.0,
+        }
+    return out
+
+
+def typing_track(
+    svc: SearchService,
+    dev: DevSet,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> TypingResult:
+    """Search each dev query, its prefix and its typo variant (in the lexicon library)."""
+    if not any(p.name == "eval-lexicon" for p in svc.library.packs()):
+        lexicon_track(svc, dev)
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    latencies: list[float] = []
+
+    def ndcg_of(q: EvalQuery, text: str) -> float:
+        start = time.perf_counter()
+        page = svc.search(SearchQuery(user="eval:typing", text=text, limit=K))
+        latencies.append((time.perf_counter() - start) * 1000)
+        return score_query(dev, q, [h.file for h in page.hits])["ndcg@10"]
+
+    hits, misses = svc.query_vectors.hits, svc.query_vectors.misses
+    for n, case in enumerate(typing_cases(dev, seed), 1):
+        row = {"full": ndcg_of(case.query, case.query.text)}
+        for kind, text in (("prefix", case.prefix), ("typo", case.typo)):
+            if text is not None:
+                row[kind] = ndcg_of(case.query, text)
+        rows[case.query.locale].append(row)
+        if progress and n % 50 == 0:
+            progress(50, len(dev.queries))
+    looked_up = svc.query_vectors.hits - hits + svc.query_vectors.misses - misses
+    rate = (svc.query_vectors.hits - hits) / looked_up if looked_up else 0.0
+    every = [r for locale_rows in rows.values() for r in locale_rows]
+    per_locale = {loc: _ratios(locale_rows) for loc, locale_rows in sorted(rows.items())}
+    return TypingResult(per_locale, _ratios(every), latencies, rate)
+
+
+def format_typing_table(result: TypingResult) -> str:
+    """Prefix and typo NDCG@10, absolute and as a share of the full queries' NDCG@10."""
+    head = ("locale", "n", "full", "prefix", "ratio", "n", "full", "typo", "ratio")
+    row = "{:7s} {:>5} {:>7} {:>7} {:>6} {:>5} {:>7} {:>7} {:>6}"
+    lines = ["typing track: NDCG@10 of queries cut short / with one typo", row.format(*head)]
+    for locale, m in [*result.per_locale.items(), ("all", result.overall)]:
+        cells = [
+            f"{m[f'{kind}_{metric}']:.{0 if metric == 'queries' else 4}f}"
+            for kind in ("prefix", "typo")
+            for metric in ("queries", "full_ndcg@10", "ndcg@10", "ratio")
+        ]
+        lines.append(row.format(locale, *cells))
+    lat = latency_summary(result.latencies_ms)
+    lines.append(
+        f"typing latency ms: p50 {lat.get('p50')} p99 {lat.get('p99')}; "
+        f"query-embedding cache hit rate {result.embedding_hit_rate:.1%}"
+    )
+    return "\n".join(lines)
 
 
 def format_table(results: Sequence[TrackResult]) -> str:

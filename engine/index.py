@@ -1,20 +1,23 @@
 """The in-memory search snapshot (documents, BM25, hit metadata) and dense vector sync."""
 
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select, update
 
+from engine.annotate import RunControl
 from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
 from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
-from engine.schema import Annotation, Pack, Sticker
+from engine.schema import Annotation, LibraryState, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
 from engine.types import StickerHit
@@ -37,6 +40,11 @@ class StickerMeta:
     telegram_file_id: str | None
     discord_sticker_id: str | None
     nsfw: bool
+    space: str | None = None  # its pack's scope: None is global
+
+    def visible_in(self, space: str | None) -> bool:
+        """Whether a caller in `space` may see this sticker."""
+        return self.space is None or self.space == space
 
     def hit(self, score: float, media_root: str) -> StickerHit:
         """This sticker as a ranked hit with absolute media paths."""
@@ -64,6 +72,11 @@ class Snapshot:
     bm25: FieldBM25
     priors: dict[int, float]
     styles: StyleMatrix
+    scoped: Counter[str] = field(default_factory=Counter)  # stickers per scoped space
+
+    def hidden_from(self, space: str | None) -> int:
+        """How many stickers a caller in `space` may not see."""
+        return self.scoped.total() - (self.scoped[space] if space is not None else 0)
 
 
 def _annotation_fields(db: Database) -> dict[int, list[dict[str, Any]]]:
@@ -86,20 +99,25 @@ def load_snapshot(
     annotations = _annotation_fields(db)
     docs: list[StickerDocument] = []
     meta: dict[int, StickerMeta] = {}
+    scoped: Counter[str] = Counter()
     with db.session() as s:
         rows = s.execute(select(Sticker, Pack).join(Pack).order_by(Sticker.id))
         for st, pack in rows:
-            fields = annotations[st.id]
-            docs.append(
-                build_document(st.id, st.emoji, pack.title, fields, lexicon, cfg.dense_locale)
-            )
+            doc = build_document(
+                st.id, st.emoji, pack.title, annotations[st.id], lexicon, cfg.dense_locale,
+                file_name=st.original_name, pack_name=pack.name,
+            )  # fmt: skip
+            docs.append(doc)
             nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
             meta[st.id] = StickerMeta(
                 st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
-                st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
+                st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, pack.space,
             )  # fmt: skip
-    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight)
-    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), _styles(style_index, meta))
+            if pack.space is not None:
+                scoped[pack.space] += 1
+    bm25 = FieldBM25(docs, cfg.field_weights, cfg.phrase_weight, cfg.typing)
+    styles = _styles(style_index, meta)
+    return Snapshot(revision, docs, meta, bm25, load_priors(db, crowd), styles, scoped)
 
 
 def _styles(index: VectorIndex | None, meta: dict[int, StickerMeta]) -> StyleMatrix:
@@ -113,11 +131,41 @@ def _styles(index: VectorIndex | None, meta: dict[int, StickerMeta]) -> StyleMat
     return StyleMatrix(found, np.stack([vectors[i] for i in found]), emoji=emoji, packs=packs)
 
 
-def stale_documents(db: Database, docs: Sequence[StickerDocument]) -> list[StickerDocument]:
-    """Documents whose dense text changed since they were last embedded."""
+def index_hash(doc: StickerDocument, identity: str) -> str:
+    """What a document's vector depends on: its dense text and the embedder that read it."""
+    return hashlib.sha256(f"{identity}\n{doc.dense_text()}".encode()).hexdigest()[:32]
+
+
+def stale_documents(
+    db: Database, docs: Sequence[StickerDocument], identity: str
+) -> list[StickerDocument]:
+    """Documents whose dense text or embedder changed since they were last embedded."""
     with db.session() as s:
         indexed = dict(s.execute(select(Sticker.id, Sticker.text_index_hash)).all())
-    return [d for d in docs if indexed.get(d.sticker_id) != d.dense_hash()]
+    return [d for d in docs if indexed.get(d.sticker_id) != index_hash(d, identity)]
+
+
+def indexed_model(db: Database) -> str | None:
+    """Identity of the embedder whose vectors the text index holds (None: none recorded)."""
+    with db.session() as s:
+        return s.scalar(select(LibraryState.text_model).where(LibraryState.id == 1))
+
+
+def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
+    """Empty the index when its vectors came from another embedder; True when it did.
+
+    Vectors of two models are not comparable (and may differ in dimension), so old ones must not
+    answer queries while the library is re-embedded. The identity is recorded after the index is
+    emptied (a crash in between only empties it again), with a new revision, so that every
+    process rereads which model the index holds.
+    """
+    if indexed_model(db) == identity:
+        return False
+    index.clear()
+    with db.session() as s:
+        s.execute(update(LibraryState).where(LibraryState.id == 1).values(text_model=identity))
+        db.bump_revision(s)
+    return True
 
 
 def sync_text_vectors(
@@ -126,26 +174,59 @@ def sync_text_vectors(
     embedder: TextEmbedder,
     index: VectorIndex,
     progress: Callable[[int, int], None] | None = None,
+    control: RunControl | None = None,
 ) -> int:
-    """Embed and upsert stale documents in batches; return how many were (re)embedded."""
-    stale = stale_documents(db, docs)
+    """Embed and upsert stale documents in committed batches; return how many were embedded.
+
+    Resumable: each batch records its documents' hashes once their vectors are stored, so a
+    killed run (say, halfway through re-embedding the library for a new model) goes on where it
+    stopped; a stop request ends the run after the batch in progress. Stale documents are
+    sorted by text so that identical texts (stickers known only by the same emoji) share a
+    batch and are embedded once.
+    """
+    control = control or RunControl()
+    identity = embedder.identity
+    adopt_embedder(db, identity, index)
+    stale = sorted(stale_documents(db, docs, identity), key=lambda d: d.dense_text())
+    done = 0
     for start in range(0, len(stale), EMBED_BATCH):
+        if control.stop.is_set():
+            break
         batch = stale[start : start + EMBED_BATCH]
-        with_text = [d for d in batch if d.dense_text()]
-        if with_text:
-            index.upsert(
-                [d.sticker_id for d in with_text],
-                embedder.embed([d.dense_text() for d in with_text]),
-            )
-        index.delete([d.sticker_id for d in batch if not d.dense_text()])
-        # Recorded after the upsert: a crash in between only means re-embedding, never a gap.
-        with db.session() as s:
-            for d in batch:
-                s.execute(
-                    update(Sticker)
-                    .where(Sticker.id == d.sticker_id)
-                    .values(text_index_hash=d.dense_hash())
-                )
+        vectors = _document_vectors(batch, embedder)
+        with control.gate:
+            _store_vectors(batch, vectors, index)
+            _record_hashes(db, batch, identity)
+        done += len(batch)
         if progress:
             progress(len(batch), len(stale))
-    return len(stale)
+    return done
+
+
+def _record_hashes(db: Database, batch: Sequence[StickerDocument], identity: str) -> None:
+    # Recorded after the upsert: a crash in between only means re-embedding, never a gap.
+    with db.session() as s:
+        for d in batch:
+            row = update(Sticker).where(Sticker.id == d.sticker_id)
+            s.execute(row.values(text_index_hash=index_hash(d, identity)))
+
+
+def _document_vectors(
+    batch: Sequence[StickerDocument], embedder: TextEmbedder
+) -> npt.NDArray[np.float32] | None:
+    """One vector per document with text, each distinct text embedded once."""
+    with_text = [d for d in batch if d.dense_text()]
+    if not with_text:
+        return None
+    unique = list(dict.fromkeys(d.dense_text() for d in with_text))
+    vectors = embedder.embed_documents(unique)
+    row = {text: i for i, text in enumerate(unique)}
+    return np.asarray(vectors[[row[d.dense_text()] for d in with_text]], dtype=np.float32)
+
+
+def _store_vectors(
+    batch: Sequence[StickerDocument], vectors: npt.NDArray[np.float32] | None, index: VectorIndex
+) -> None:
+    if vectors is not None:
+        index.upsert([d.sticker_id for d in batch if d.dense_text()], vectors)
+    index.delete([d.sticker_id for d in batch if not d.dense_text()])

@@ -22,6 +22,7 @@ from engine.storage import Database
 from engine.text import normalize
 from engine.types import (
     MAX_QUERY_CHARS,
+    MAX_SPACE,
     MAX_USER_KEY,
     ForgetReport,
     ImportReport,
@@ -51,6 +52,13 @@ def validate_user(user: str) -> str:
     return user
 
 
+def validate_space(space: str | None) -> str | None:
+    """A space is None (global) or a short printable key such as `dc-guild:123`."""
+    if space is not None and (not space or len(space) > MAX_SPACE or not space.isprintable()):
+        raise InvalidInputError(f"invalid space (1-{MAX_SPACE} printable characters)")
+    return space
+
+
 def validate_pack_name(name: str) -> str:
     """Pack names are short and printable."""
     name = name.strip()
@@ -67,13 +75,23 @@ class Library:
         self.media = media
         self.ingest = ingest
 
-    def _pack(self, s: Session, source: str, name: str, title: str, added_by: str) -> Pack:
+    def _pack(
+        self, s: Session, source: str, name: str, title: str, added_by: str, space: str | None
+    ) -> Pack:
         pack = s.scalar(select(Pack).where(Pack.source == source, Pack.name == name))
         if pack is None:
-            pack = Pack(source=source, name=name, title=title or name, added_by=added_by)
+            pack = Pack(
+                source=source, name=name, title=title or name, added_by=added_by, space=space
+            )
             s.add(pack)
             s.flush()
-        elif title:
+            return pack
+        if space is not None and pack.space != space:
+            # A space adds only to its own packs: not to another space's, nor to a public one
+            # (that would publish its upload to everyone).
+            where = "public" if pack.space is None else "shared with another server only"
+            raise InvalidInputError(f"The pack {name} is already in the library, {where}.")
+        if title:
             pack.title = title
         return pack
 
@@ -86,13 +104,18 @@ class Library:
         title: str = "",
         added_by: str = "",
         progress: Callable[[int, int], None] | None = None,
+        space: str | None = None,
     ) -> ImportReport:
-        """Import items into a pack; idempotent by content hash; bad files are reported."""
+        """Import items into a pack; idempotent by content hash; bad files are reported.
+
+        A new pack is scoped to `space` (None: global); an existing one keeps its scope.
+        """
         if source not in PACK_SOURCES:
             raise InvalidInputError(f"unknown pack source {source!r}")
         report = ImportReport(validate_pack_name(pack_name))
+        space = validate_space(space)
         with self.db.session() as s:
-            pack_id = self._pack(s, source, report.pack, title, added_by).id
+            pack_id = self._pack(s, source, report.pack, title, added_by, space).id
         for start in range(0, len(items), COMMIT_EVERY):
             batch = items[start : start + COMMIT_EVERY]
             with self.db.session() as s:
@@ -173,6 +196,13 @@ class Library:
                 for p in s.scalars(select(Pack).order_by(Pack.id))
             ]
 
+    def counts(self) -> tuple[int, int]:
+        """How many stickers and packs the library holds."""
+        with self.db.session() as s:
+            stickers = s.scalar(select(func.count()).select_from(Sticker)) or 0
+            packs = s.scalar(select(func.count()).select_from(Pack)) or 0
+        return int(stickers), int(packs)
+
     def stickers(self, pack: str | None, nsfw_threshold: float) -> list[StickerInfo]:
         """Every sticker (of one pack, if named) by id; media paths relative to the root."""
         query = select(Sticker, Pack).join(Pack).order_by(Sticker.id)
@@ -199,6 +229,13 @@ class Library:
         """Mark a whole pack NSFW (hidden from users who did not opt in), or clear the mark."""
         with self.db.session() as s:
             _one_pack(s, name, source).nsfw = nsfw
+            self.db.bump_revision(s)
+
+    def set_pack_space(self, name: str, space: str | None, source: str | None = None) -> None:
+        """Scope a pack to one space, or make it global (None)."""
+        space = validate_space(space)
+        with self.db.session() as s:
+            _one_pack(s, name, source).space = space
             self.db.bump_revision(s)
 
     def interactions(self, user: str) -> list[InteractionInfo]:
@@ -318,6 +355,7 @@ def _pack_info(pack: Pack, count: int) -> PackInfo:
         pack.added_by,
         pack.added_at.isoformat(timespec="seconds"),
         pack.nsfw,
+        pack.space,
     )
 
 

@@ -77,6 +77,12 @@ class StyleMatrix:
         self._row = {int(i): n for n, i in enumerate(ids)}
         self._raw = np.asarray(vectors, dtype=np.float32)
         self._centre = centre and len(ids) > 1
+        self.ids = [int(i) for i in ids]
+        self.mean = (
+            self._raw.mean(axis=0)
+            if self._centre
+            else np.zeros(self._raw.shape[1:], dtype=np.float32)
+        )
         self._emoji = [emoji_key(e) for e in emoji] if emoji is not None else None
         self.packs: Mapping[int, str] = packs or {}
         self._spaces: dict[tuple[str, float], Matrix] = {}
@@ -86,6 +92,10 @@ class StyleMatrix:
     def vectors(self) -> Matrix:
         """The library-mean-centred unit vectors, in id order of construction."""
         return self.space("centred", 0.0)
+
+    def project(self, vector: Matrix) -> Matrix:
+        """A raw style vector in the centred space: centred like the library, unit length."""
+        return unit_rows(np.asarray(vector, dtype=np.float32) - self.mean)
 
     def space(self, name: str, prior: float) -> Matrix:
         """Unit vectors of the named space ("centred" or "content"), computed once per space."""
@@ -100,14 +110,13 @@ class StyleMatrix:
             return unit_rows(self._raw)
         # Cosines between raw style features are all high (every sticker shares the library's
         # look); subtracting the library mean leaves what sets a style apart.
-        x = self._raw - self._raw.mean(axis=0, keepdims=True)
+        x = self._raw - self.mean
         if content and self._emoji is not None:
             x = x - content_means(x, self._emoji, self._pack_list(), prior)
         return unit_rows(x)
 
     def _pack_list(self) -> list[str]:
-        ids = sorted(self._row, key=self._row.__getitem__)
-        return [self.packs.get(i, "") for i in ids]
+        return [self.packs.get(i, "") for i in self.ids]
 
     def rows(
         self, ids: Sequence[int], cfg: PersonalizationSettings | None = None

@@ -44,6 +44,9 @@ class Pack(Base):
     added_by: Mapped[str] = mapped_column(String(64), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: every user of every platform may see the pack; else only callers in this space
+    # (a Discord guild "dc-guild:<id>"). Libraries made before the column have NULL: global.
+    space: Mapped[str | None] = mapped_column(String(64), default=None)
 
     stickers: Mapped[list["Sticker"]] = relationship(back_populates="pack")
 
@@ -150,6 +153,8 @@ class LibraryState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Identity of the text embedder whose vectors the text index holds (None: not yet known).
+    text_model: Mapped[str | None] = mapped_column(String(256), nullable=True, default=None)
 
 
 class PackProposal(Base):

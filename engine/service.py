@@ -1,16 +1,32 @@
 """`SearchService`: the one facade that the CLI, the bots and the jobs call."""
 
 import logging
+from collections.abc import Awaitable
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from engine.core import Core
-from engine.embedding import SentenceTransformerEmbedder, TextEmbedder
-from engine.errors import InvalidInputError
+from engine.embedcache import QueryEmbeddingCache
+from engine.embedding import TextEmbedder, make_text_embedder
+from engine.errors import InvalidInputError, StickerNotFoundError, UserFacingError
 from engine.index import Snapshot
-from engine.library import validate_user
+from engine.library import validate_space, validate_user
 from engine.lock import WriterLock
 from engine.personalize import Profile, load_profile, personalize
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
+from engine.similar import (
+    Anchor,
+    anchor_content,
+    anchor_style,
+    mix,
+    preview_image,
+    resolve_anchor,
+    style_neighbours,
+    validate_similar,
+)
 from engine.storage import Database, sqlite_url
 from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
@@ -19,13 +35,17 @@ from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
     EngineStatus,
+    Progress,
     SearchPage,
     SearchQuery,
+    SimilarQuery,
+    StickerHit,
     Suggestion,
 )
 from engine.vectors import VectorIndex, chroma_client, chroma_index
 
 log = logging.getLogger(__name__)
+DENSE_WIDENING = 4
 
 
 class SearchService:
@@ -78,13 +98,18 @@ class SearchService:
             import torch
 
             torch.set_num_threads(tm.torch_threads)
-        embedder = embedder or SentenceTransformerEmbedder(tm.model, tm.device, tm.batch_size)
+        embedder = embedder or make_text_embedder(tm)
         return cls(settings, db, index, embedder, lock, styles)
 
     @property
     def settings(self) -> EngineSettings:
         """The settings this library was opened with."""
         return self._core.settings
+
+    @property
+    def query_vectors(self) -> QueryEmbeddingCache:
+        """The query-embedding cache (its `hits` and `misses` measure the typing stream)."""
+        return self._core.query_vectors
 
     def close(self) -> None:
         """Release the database and the writer lock."""
@@ -110,15 +135,41 @@ class SearchService:
             len(self.library.proposals()),
         )
 
-    def suggest(self, user: str, text: str, limit: int = 10) -> list[Suggestion]:
-        """Completions of what the user is typing: their own past queries, then the library's."""
+    def suggest(
+        self, user: str, text: str, limit: int = 10, space: str | None = None
+    ) -> list[Suggestion]:
+        """Completions of what the user is typing: their own past queries, then the library's.
+
+        The library's phrases are those of packs visible in `space` (as in `search`).
+        """
         validate_user(user)
+        validate_space(space)
         if len(text) > MAX_QUERY_CHARS:
             raise InvalidInputError(f"text too long (at most {MAX_QUERY_CHARS} characters)")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInputError(f"limit must be 1-{MAX_PAGE}")
         core = self._core
-        return suggest(core.vocabulary(), core.library.query_counts(user), text, limit)
+        return suggest(core.vocabulary(space), core.library.query_counts(user), text, limit)
+
+    def sticker(self, sticker_id: int, space: str | None = None) -> StickerHit | None:
+        """A sticker as a hit (score 0) if it is in the library and visible in `space`."""
+        validate_space(space)
+        meta = self._core.snapshot().meta.get(sticker_id)
+        if meta is None or not meta.visible_in(space):
+            return None
+        return meta.hit(0.0, str(self._core.media.root))
+
+    def request_stop(self) -> None:
+        """Ask long runs (annotation, embedding) to end after the batch in progress."""
+        self._core.control.stop.set()
+
+    def halt_writes(self, timeout: float) -> bool:
+        """Block every later vector write, waiting up to `timeout` s for one in progress.
+
+        For a process about to exit while a run is still busy: True means nothing is left
+        half-written (the run's uncommitted batch is simply redone next time).
+        """
+        return self._core.control.gate.acquire(timeout=timeout)
 
     def clear_page_cache(self) -> None:
         """Drop every cached ranking, so that the next searches rank afresh (for benchmarks)."""
@@ -135,51 +186,151 @@ class SearchService:
         profile, stamp = load_profile(core.db, query.user)
         # The profile's stamp is in the key: a recomputed profile (maybe by another process)
         # must not be served stale pages.
-        key = (query.user, text, query.include_nsfw, snapshot.revision, stamp)
+        key = (query.user, text, query.include_nsfw, query.space, snapshot.revision, stamp)
         ranked = core.pages.get(key)
         if ranked is None:
             ranked = self._rank(snapshot, text, query, profile)
             core.pages.put(key, ranked)
-        page = ranked[query.offset : query.offset + query.limit]
-        root = str(core.media.root)
+        return self._page(snapshot, ranked, query.offset, query.limit)
+
+    def _page(
+        self, snapshot: Snapshot, ranked: list[Candidate], offset: int, limit: int
+    ) -> SearchPage:
+        page = ranked[offset : offset + limit]
+        root = str(self._core.media.root)
         hits = [snapshot.meta[c.sticker_id].hit(c.score, root) for c in page]
-        end = query.offset + len(page)
+        end = offset + len(page)
         return SearchPage(hits, end if end < len(ranked) else None, len(ranked))
 
     def _rank(
         self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None
     ) -> list[Candidate]:
         core = self._core
+        # Stickers of other spaces take recall slots and are dropped after: recall that many more.
+        pool = core.pool_size() + snapshot.hidden_from(query.space)
         if not text:
-            recent = core.library.recent_stickers(query.user, core.pool_size())
+            recent = core.library.recent_stickers(query.user, pool)
             ranked = [Candidate(i, 1.0 / (rank + 1)) for rank, i in enumerate(recent)]
         else:
-            ranked = _with_priors(self._recall(snapshot, text), snapshot.priors)
+            recalled = _visible(self._recall(snapshot, text, pool), snapshot, query.space)
+            ranked = _with_priors(recalled, snapshot.priors)
             cfg = core.settings.personalization
             ranked = personalize(ranked, profile, snapshot.styles, cfg)
-        meta = snapshot.meta
-        return [
-            c
-            for c in ranked
-            if c.sticker_id in meta and (query.include_nsfw or not meta[c.sticker_id].nsfw)
-        ]
+        return _shown(ranked, snapshot, query.include_nsfw, query.space)
 
-    def _recall(self, snapshot: Snapshot, text: str) -> list[Candidate]:
+    def _recall(self, snapshot: Snapshot, text: str, pool: int) -> list[Candidate]:
         core = self._core
         cfg = core.settings.search
-        pool = core.pool_size()
-        lexical = snapshot.bm25.top(text, pool)
+        lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
-        if cfg.dense and cfg.dense_weight > 0:
-            vector = core.embedder.embed([text])[0]
+        if cfg.dense and cfg.dense_weight > 0 and core.dense_ready:
+            vector = core.query_vectors.vector(text)
+            floor = cfg.dense_min_similarity
+            floor = core.embedder.min_similarity if floor is None else floor
             dense = [
                 (i, s)
-                for i, s in core.text_index.query(vector, pool)
-                if s >= cfg.dense_min_similarity
+                for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))
+                if s >= floor
             ]
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
         return fuse_weighted(lexical, dense, cfg.dense_weight)
+
+    # --- similar stickers ---------------------------------------------------------------
+
+    def similar(self, query: SimilarQuery) -> SearchPage:
+        """One page of the stickers that look like a library sticker or an image, for a user.
+
+        Blocking and slower than search: a foreign image is decoded and embedded (the style
+        model loads on first use). Pages are cached like search pages.
+        """
+        validate_similar(query)
+        validate_user(query.user)
+        validate_space(query.space)
+        core = self._core
+        snapshot = core.snapshot()
+        anchor = resolve_anchor(core.db, query, core.settings.ingest.max_pixels)
+        if anchor.sticker_id is not None and anchor.sticker_id not in snapshot.meta:
+            raise StickerNotFoundError(f"No sticker with id {anchor.sticker_id}.")
+        profile, stamp = load_profile(core.db, query.user)
+        hint = normalize(query.text)
+        # The second element never equals a search text (those are normalised, no NUL).
+        ref = f"\0similar {anchor.ref} {hint}"
+        key = (query.user, ref, query.include_nsfw, query.space, snapshot.revision, stamp)
+        ranked = core.pages.get(key)
+        if ranked is None:
+            ranked = self._rank_similar(snapshot, anchor, hint, query, profile)
+            core.pages.put(key, ranked)
+        return self._page(snapshot, ranked, query.offset, query.limit)
+
+    def _rank_similar(
+        self,
+        snapshot: Snapshot,
+        anchor: Anchor,
+        hint: str,
+        query: SimilarQuery,
+        profile: Profile | None,
+    ) -> list[Candidate]:
+        core = self._core
+        pool = core.pool_size() + snapshot.hidden_from(query.space)
+        vector = self._anchor_style(snapshot, anchor)
+        if vector is None and anchor.sticker_id is None and not hint:
+            raise UserFacingError(
+                "I cannot compare this image yet: sticker styles have not been computed."
+            )
+        style = style_neighbours(snapshot.styles, vector) if vector is not None else []
+        content = self._anchor_content(snapshot, anchor, hint, pool)
+        ranked = _visible(mix(style, content, anchor.sticker_id), snapshot, query.space)
+        cfg = core.settings.personalization
+        ranked = personalize(ranked, profile, snapshot.styles, cfg)
+        return _shown(ranked, snapshot, query.include_nsfw, query.space)
+
+    def _anchor_style(self, snapshot: Snapshot, anchor: Anchor) -> npt.NDArray[np.float32] | None:
+        stored = anchor_style(snapshot.styles, anchor.sticker_id)
+        if stored is not None:
+            return stored
+        embedder = self._core.style_embedder()
+        if embedder is None or not len(snapshot.styles):
+            return None  # no style model, or nothing in the library to compare with yet
+        image = anchor.image
+        if image is None and anchor.sticker_id is not None:
+            meta = snapshot.meta[anchor.sticker_id]
+            image = preview_image(str(self._core.media.path(meta.preview_path)))
+        if image is None:
+            return None
+        return snapshot.styles.project(embedder.embed([image])[0])
+
+    def _anchor_content(
+        self, snapshot: Snapshot, anchor: Anchor, hint: str, pool: int
+    ) -> list[Candidate]:
+        if anchor.sticker_id is None:
+            return self._recall(snapshot, hint, pool) if hint else []
+        core = self._core
+        cfg = core.settings.search
+        dense: list[tuple[int, float]] = []
+        stored = core.text_index.get([anchor.sticker_id]) if cfg.dense else {}
+        floor = cfg.dense_min_similarity
+        floor = core.embedder.min_similarity if floor is None else floor
+        if anchor.sticker_id in stored:
+            dense = [
+                (i, s)
+                for i, s in core.text_index.query(
+                    stored[anchor.sticker_id], _dense_k(pool, core.pool_size())
+                )
+                if s >= floor
+            ]
+        return anchor_content(snapshot, anchor.sticker_id, dense, pool)
+
+
+class Job(Protocol):
+    """A background job: one run over the engine, returning a one-line summary of what it did.
+
+    The scheduler's jobs and the ones adapters contribute share this shape.
+    """
+
+    def __call__(self, svc: SearchService, progress: Progress | None = None) -> Awaitable[str]:
+        """Run once; `progress` is called as (advance, total) when the job can tell."""
+        ...
 
 
 def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Candidate]:
@@ -190,8 +341,39 @@ def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Cand
     return sorted(boosted, key=lambda c: (-c.score, c.sticker_id))
 
 
+def _dense_k(pool: int, base: int) -> int:
+    """How many neighbours to ask the vector index for, out of a widened pool."""
+    # Widened for hidden stickers like BM25's pool, but at most DENSE_WIDENING pools: a k of the
+    # whole library cost 5x a search (scripts/bench_discord.py). BM25 scores every sticker
+    # anyway, so lexical recall keeps the whole widening.
+    return min(pool, DENSE_WIDENING * base)
+
+
+def _visible(ranked: list[Candidate], snapshot: Snapshot, space: str | None) -> list[Candidate]:
+    """Candidates a caller in `space` may see (all of them when no pack is scoped)."""
+    if not snapshot.scoped:
+        return ranked
+    meta = snapshot.meta
+    return [c for c in ranked if c.sticker_id in meta and meta[c.sticker_id].visible_in(space)]
+
+
+def _shown(
+    ranked: list[Candidate], snapshot: Snapshot, include_nsfw: bool, space: str | None
+) -> list[Candidate]:
+    """Candidates still in the library, visible in `space`, and NSFW only when opted in."""
+    meta = snapshot.meta
+    return [
+        c
+        for c in ranked
+        if c.sticker_id in meta
+        and (include_nsfw or not meta[c.sticker_id].nsfw)
+        and meta[c.sticker_id].visible_in(space)
+    ]
+
+
 def _validate_query(query: SearchQuery) -> None:
     validate_user(query.user)
+    validate_space(query.space)
     if len(query.text) > MAX_QUERY_CHARS:
         raise InvalidInputError(f"query too long (at most {MAX_QUERY_CHARS} characters)")
     if not 1 <= query.limit <= MAX_PAGE or query.offset < 0:

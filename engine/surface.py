@@ -62,10 +62,21 @@ class LibraryApi:
         added_by: str = "",
         progress: Progress | None = None,
         index_progress: Progress | None = None,
+        space: str | None = None,
     ) -> ImportReport:
-        """Import items into a pack and bring the search indexes up to date."""
+        """Import items into a pack and bring the search indexes up to date.
+
+        A new pack is visible in `space` only (a Discord guild `dc-guild:<id>`), or everywhere
+        when it is None; an existing pack keeps its visibility.
+        """
         report = self._core.library.import_items(
-            pack, items, source=source, title=title, added_by=added_by, progress=progress
+            pack,
+            items,
+            source=source,
+            title=title,
+            added_by=added_by,
+            progress=progress,
+            space=space,
         )
         self._core.refresh(index_progress)
         return report
@@ -82,9 +93,10 @@ class LibraryApi:
         """Remove a pack, its stickers, media and vectors; return the number of stickers."""
         core = self._core
         removed = core.library.remove_pack(name, source)
-        core.text_index.delete(removed)
-        if core.style_index is not None:
-            core.style_index.delete(removed)
+        with core.control.gate:  # vector writes are the ones a hard exit must not cut
+            core.text_index.delete(removed)
+            if core.style_index is not None:
+                core.style_index.delete(removed)
         return len(removed)
 
     def stickers(self, pack: str | None = None) -> list[StickerInfo]:
@@ -101,10 +113,15 @@ class LibraryApi:
         """Mark a pack NSFW (shown only to users who opt in), or clear the mark."""
         self._core.library.set_pack_nsfw(name, nsfw, source)
 
+    def set_pack_space(self, name: str, space: str | None, source: str | None = None) -> None:
+        """Show a pack only in `space`, or everywhere (None: make it public)."""
+        self._core.library.set_pack_space(name, space, source)
+
     def stats(self) -> LibraryStats:
         """How many stickers and packs the library holds, at which revision."""
-        snapshot = self._core.snapshot()
-        return LibraryStats(len(snapshot.meta), len(self.packs()), snapshot.revision)
+        core = self._core
+        stickers, packs = core.library.counts()
+        return LibraryStats(stickers, packs, core.db.revision())
 
     def propose(self, source: str, name: str, user: str) -> bool:
         """Record a user's pack proposal; False when it is already waiting."""
@@ -205,7 +222,7 @@ class CrowdApi:
     def update_profiles(self, users: Sequence[str] | None = None) -> int:
         """Recompute style profiles of users with new interactions; return how many."""
         core = self._core
-        styles = core.snapshot().styles
+        styles = core.fresh_snapshot().styles
         cfg = core.settings.personalization
         todo = list(users) if users is not None else users_needing_profiles(core.db)
         for user in todo:

@@ -49,21 +49,29 @@ def _fold_accents(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def surface_form(word: str) -> str:
+    """A normalised word as its surface token: ё as е in Cyrillic, accents folded otherwise."""
+    return word.replace("ё", "е") if _CYRILLIC.search(word) else _fold_accents(word)
+
+
 @cache
-def _word_tokens(word: str) -> tuple[str, ...]:
-    # The surface form and the stem (prefixed so the two never collide): another form of the
-    # word matches through the stem, and an exact form scores higher by matching both.
+def word_tokens(word: str) -> tuple[str, ...]:
+    """The surface token and the stem token of one normalised word (a digit run: itself)."""
+    # The stem is prefixed so the two never collide: another form of the word matches
+    # through the stem, and an exact form scores higher by matching both.
     # Cyrillic words get the Russian stemmer; Latin words the English one, which only trims
     # common suffixes and leaves other languages' words mostly intact.
     if word.isdigit():
         return (word,)
-    if _CYRILLIC.search(word):
-        surface = word.replace("ё", "е")
-        stem = str(_stemmer("russian").stemWord(surface))
-    else:
-        surface = _fold_accents(word)
-        stem = str(_stemmer("english").stemWord(surface))
-    return (surface, STEM_PREFIX + stem)
+    surface = surface_form(word)
+    language = "russian" if _CYRILLIC.search(word) else "english"
+    return (surface, STEM_PREFIX + str(_stemmer(language).stemWord(surface)))
+
+
+def query_words(norm: str) -> list[tuple[int, int, str]]:
+    """(start, end, word) of the non-CJK words of a normalised query; numbers left out."""
+    matches = _WORD.finditer(norm)
+    return [(m.start(), m.end(), m.group()) for m in matches if not m.group().isdigit()]
 
 
 def _cjk_tokens(run: str) -> list[str]:
@@ -78,7 +86,7 @@ def _plain_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for chunk in _CJK_RUN.split(text):
         for word in _WORD.findall(chunk):
-            tokens.extend(_word_tokens(word))
+            tokens.extend(word_tokens(word))
     for run in _CJK_RUN.findall(text):
         tokens.extend(_cjk_tokens(run))
     return tokens

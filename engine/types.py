@@ -10,17 +10,41 @@ Progress = Callable[[int, int], None]  # (advance, total)
 MAX_USER_KEY = 64
 MAX_QUERY_CHARS = 256
 MAX_PAGE = 50
+MAX_SPACE = 64
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A user's search: `user` is a key such as `tg:123`; offset/limit page the ranked list."""
+    """A user's search: `user` is a key such as `tg:123`; offset/limit page the ranked list.
+
+    `space` is where the user searches (`dc-guild:123`); packs scoped to another space never
+    appear, and None sees only global packs.
+    """
 
     user: str
     text: str
     limit: int = 50
     offset: int = 0
     include_nsfw: bool = False
+    space: str | None = None
+
+
+@dataclass(frozen=True)
+class SimilarQuery:
+    """Stickers that look like one: a library sticker by id, or any image's bytes.
+
+    Ranked for `user` like a search, paged by offset/limit, within `space`. `text` is an
+    optional hint of what a foreign image means (a platform sticker's name).
+    """
+
+    user: str
+    sticker_id: int | None = None
+    image: bytes | None = field(default=None, repr=False)
+    text: str = ""
+    limit: int = 10
+    offset: int = 0
+    include_nsfw: bool = False
+    space: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +179,7 @@ class PackInfo:
     added_by: str
     added_at: str
     nsfw: bool
+    space: str | None = None  # None: global; else the one space that sees it
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape documented in the README."""

@@ -1,6 +1,6 @@
 """Vector indexes: Chroma (embedded or server) and an in-memory one, behind one interface."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,29 +34,50 @@ class VectorIndex(Protocol):
         """How many vectors are stored."""
         ...
 
+    def clear(self) -> None:
+        """Remove every vector; the next upsert may bring another dimension."""
+        ...
+
 
 class ChromaVectorIndex:
     """One Chroma collection with cosine space; embeddings are computed by us, not Chroma."""
 
-    def __init__(self, collection: Any) -> None:
-        self._col = collection
+    def __init__(
+        self,
+        open_collection: Callable[[], Any],
+        recreate: Callable[[], Any],
+        missing: type[Exception] = LookupError,
+    ) -> None:
+        self._open = open_collection
+        self._recreate = recreate
+        self._missing = missing  # what Chroma raises for a dropped collection
+        self._col = open_collection()
+
+    def _do(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._col, method)(**kwargs)
+        except self._missing:
+            # Another process recreated the collection (a change of text model): follow it.
+            self._col = self._open()
+            return getattr(self._col, method)(**kwargs)
 
     def upsert(self, ids: Sequence[int], vectors: Vectors) -> None:
         """Insert or replace vectors."""
         if len(ids):
-            self._col.upsert(ids=[str(i) for i in ids], embeddings=np.asarray(vectors))
+            self._do("upsert", ids=[str(i) for i in ids], embeddings=np.asarray(vectors))
 
     def delete(self, ids: Sequence[int]) -> None:
         """Remove vectors; unknown ids are ignored."""
         if len(ids):
-            self._col.delete(ids=[str(i) for i in ids])
+            self._do("delete", ids=[str(i) for i in ids])
 
     def query(self, vector: Vectors, k: int) -> list[tuple[int, float]]:
         """The k nearest ids with cosine similarity, best first."""
         n = min(k, self.count())
         if n == 0:
             return []
-        res = self._col.query(
+        res = self._do(
+            "query",
             query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
             n_results=n,
             include=["distances"],
@@ -70,7 +91,7 @@ class ChromaVectorIndex:
         """Stored vectors of the ids that exist."""
         if not len(ids):
             return {}
-        res = self._col.get(ids=[str(i) for i in ids], include=["embeddings"])
+        res = self._do("get", ids=[str(i) for i in ids], include=["embeddings"])
         return {
             int(i): np.asarray(v, dtype=np.float32)
             for i, v in zip(res["ids"], res["embeddings"], strict=True)
@@ -78,7 +99,11 @@ class ChromaVectorIndex:
 
     def count(self) -> int:
         """How many vectors are stored."""
-        return int(self._col.count())
+        return int(self._do("count"))
+
+    def clear(self) -> None:
+        """Drop and recreate the collection: Chroma keeps a collection's dimension for good."""
+        self._col = self._recreate()
 
 
 class MemoryVectorIndex:
@@ -115,6 +140,10 @@ class MemoryVectorIndex:
         """How many vectors are stored."""
         return len(self._vectors)
 
+    def clear(self) -> None:
+        """Remove every vector."""
+        self._vectors.clear()
+
 
 def chroma_client(settings: VectorSettings, data_dir: Path) -> Any:
     """A Chroma client: persistent under data_dir, or HTTP to a server; telemetry off."""
@@ -129,9 +158,18 @@ def chroma_client(settings: VectorSettings, data_dir: Path) -> Any:
 
 def chroma_index(client: Any, name: str, prefix: str = "") -> ChromaVectorIndex:
     """Open or create a cosine collection without a Chroma-side embedding function."""
-    collection = client.get_or_create_collection(
-        prefix + name,
-        embedding_function=None,
-        configuration={"hnsw": {"space": "cosine", "ef_search": 300}},
-    )
-    return ChromaVectorIndex(collection)
+
+    def create() -> Any:
+        return client.get_or_create_collection(
+            prefix + name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "ef_search": 300}},
+        )
+
+    def recreate() -> Any:
+        client.delete_collection(prefix + name)
+        return create()
+
+    from chromadb.errors import NotFoundError
+
+    return ChromaVectorIndex(create, recreate, NotFoundError)

@@ -2,11 +2,16 @@
 
 Usage (from the repository root):
     python scripts/bench_search.py ../shared/data/stickers-dev [--copies 3] [--work-dir DIR]
+        [--typing-stream [--stream-queries N]]
 
 `--copies N` imports every dev sticker N times with one pixel changed (new content hashes), to
 measure a larger library (3 copies of the 3,870 dev stickers = 11,610). Each configuration runs
 every dev query once with the page cache cleared, then once more to time cached pages. Ratios are
 against BM25-only search in the same process.
+
+`--typing-stream` then replays every prefix of each dev query as it is typed (`h`, `ha`, `hap`,
+...; one user per query, as Telegram sends an inline query at each pause) through hybrid search,
+and prints its latency and the hit rate of the query-embedding cache.
 """
 
 import argparse
@@ -16,6 +21,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -66,12 +72,31 @@ def timed(svc: SearchService, user: str, texts: list[str]) -> list[float]:
     return out
 
 
+def typing_stream(settings: EngineSettings, texts: list[str]) -> dict[str, Any]:
+    """Every prefix of each query, as typed, by one user per query: latency and cache hits."""
+    with SearchService.open(settings) as svc:
+        timed(svc, "bench:warm", ["warm-up"])  # model load, snapshot build
+        cache = svc.query_vectors
+        hits, misses = cache.hits, cache.misses
+        samples = []
+        for n, text in enumerate(texts):
+            samples += timed(svc, f"bench:typist{n}", [text[:i] for i in range(1, len(text) + 1)])
+        hits, misses = cache.hits - hits, cache.misses - misses
+    return {
+        "searches": len(samples),
+        "latency": latency_summary(samples),
+        "embedding_cache": {"hits": hits, "misses": misses, "hit_rate": hits / (hits + misses)},
+    }
+
+
 def main() -> None:
     """Build (or reuse) the library and print the latency table."""
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--work-dir", type=Path)
+    ap.add_argument("--typing-stream", action="store_true")
+    ap.add_argument("--stream-queries", type=int, help="Replay only the first N dev queries.")
     args = ap.parse_args()
     dev = load_devset(args.data)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="stickerbot-bench-"))
@@ -113,6 +138,14 @@ def main() -> None:
             f"  p99 {cold['p99']:7.2f} ms  (x{cold['p50'] / baseline:.1f} of bm25)"
             f"  cached p50 {cached['p50']:.3f} ms"
         )
+    if args.typing_stream:
+        stream = typing_stream(base, texts[: args.stream_queries])
+        lat, cache = stream["latency"], stream["embedding_cache"]
+        print(
+            f"typing stream   {stream['searches']} searches  p50 {lat['p50']:.2f} ms"
+            f"  p99 {lat['p99']:.2f} ms  embedding cache hit rate {cache['hit_rate']:.1%}"
+        )
+        report["typing_stream"] = stream
     print(json.dumps(report))
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures: real images made with Pillow, for media, ingest and library tests."""
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,11 +15,41 @@ if TYPE_CHECKING:
 Color = tuple[int, ...]
 ImageMaker = Callable[..., bytes]
 # A test using one of these fixtures loads a real model or the dev data: it is slow.
-SLOW_FIXTURES = frozenset({"reader", "scorer", "gram_embedder", "pooled_embedder", "devset"})
+SLOW_FIXTURES = frozenset(
+    {"reader", "scorer", "gram_embedder", "pooled_embedder", "devset", "chroma_server_address"}
+)
 # Modules whose every test loads a real model, imports the dev data or runs the whole product.
 SLOW_MODULES = frozenset(
     {"test_eval.py", "test_demo.py", "test_telegram_e2e.py", "test_ocr.py", "test_nsfw.py"}
 )
+
+
+@pytest.fixture(scope="session")
+def chroma_server_address(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[tuple[str, int]]":
+    """(host, port) of a real Chroma server started for this test session."""
+    from tests.chroma_server import chroma_server
+
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> "Iterator[str]":
+    """A PostgreSQL URL: $STICKERBOT_TEST_POSTGRES_URL, else a cluster started for the session.
+
+    Skips where PostgreSQL is not installed; CI installs it (see .ci/run).
+    """
+    import os
+
+    from tests.postgres_server import postgres_server, server_binaries
+
+    if os.environ.get("STICKERBOT_TEST_POSTGRES_URL"):
+        yield os.environ["STICKERBOT_TEST_POSTGRES_URL"]
+        return
+    if server_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from typing import Protocol
 
 from telegram import Bot, Message, Sticker, StickerSet
 from telegram.error import BadRequest, TelegramError
@@ -31,6 +32,14 @@ _LINK = re.compile(
     r"(?:https?://)?(?:www\.)?(?:t|telegram)\.me/add(?:stickers|emoji)/([A-Za-z0-9_]{1,64})/?"
     r"|tg://add(?:stickers|emoji)\?set=([A-Za-z0-9_]{1,64})"
 )
+
+
+class ProgressReporter(Protocol):
+    """Where download progress goes: a Telegram status message, or another platform's reply."""
+
+    async def progress(self, label: str, done: int, total: int) -> None:
+        """Show `label done/total` (as often as the reporter likes)."""
+        ...
 
 
 def parse_set_name(text: str) -> str:
@@ -97,7 +106,7 @@ async def _download(bot: Bot, sticker: Sticker, limit: int) -> ImportItem:
 
 
 async def download_items(
-    bot: Bot, stickers: tuple[Sticker, ...], limit: int, status: StatusMessage
+    bot: Bot, stickers: tuple[Sticker, ...], limit: int, status: ProgressReporter
 ) -> list[ImportItem]:
     """Download every sticker (a few at a time), reporting progress; order is kept."""
     gate = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)

@@ -13,7 +13,7 @@ from adapters.telegram.application import TgApp, build_application
 from adapters.telegram.common import PLATFORM
 from adapters.telegram.settings import TOKEN_ENV, TelegramSettings
 from adapters.telegram.uploads import upload_pending
-from engine import ConfigError, Redactor, SearchService
+from engine import ConfigError, Progress, Redactor, SearchService
 
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
@@ -109,7 +109,7 @@ class TelegramRuntime:
         """telegram_uploads: gives stickers Telegram file_ids; needs this bot."""
         return {"telegram_uploads": self._upload_job}
 
-    async def _upload_job(self, svc: SearchService) -> str:
+    async def _upload_job(self, svc: SearchService, progress: Progress | None = None) -> str:
         n = await upload_pending(self.app.bot, svc, self.settings)
         return f"{n} stickers uploaded to Telegram"
 

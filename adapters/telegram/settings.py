@@ -12,7 +12,8 @@ class TelegramSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    # None (the default): on when TELEGRAM_BOT_TOKEN is set; true without a token is an error.
+    enabled: bool | None = None
     base_url: str = "https://api.telegram.org/bot"
     admins: tuple[int, ...] = ()
     # How updates arrive: "polling" needs no public address; "webhook" needs webhook_url.

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from engine.annotate import AnnotationPipeline, Stage, StageResult, StickerImage
+from engine.annotate import AnnotationPipeline, RunControl, Stage, StageResult, StickerImage
 from engine.ingest import ImportItem
 from engine.library import Library
 from engine.media import MediaStore
@@ -62,6 +64,22 @@ class StyleStage:
         ]
 
 
+class SlowStage(CountingStage):
+    """A fake stage that takes `seconds` a sticker and asks for a stop after `stop_after`."""
+
+    def __init__(self, seconds: float, stop_after: int, control: RunControl) -> None:
+        super().__init__()
+        self.seconds, self.stop_after, self.control = seconds, stop_after, control
+        self.batches: list[int] = []
+
+    def run(self, batch: Sequence[StickerImage]) -> list[StageResult]:
+        time.sleep(self.seconds * len(batch))
+        self.batches.append(len(batch))
+        if sum(self.batches) >= self.stop_after:
+            self.control.stop.set()  # a shutdown arrives while this batch runs
+        return super().run(batch)
+
+
 def _png(red: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGBA", (16, 16), (red, 0, 0, 255)).save(out, "PNG")
@@ -100,12 +118,34 @@ def test_crash_mid_run_resumes_without_loss_or_duplicates(library: Library) -> N
     pipeline = AnnotationPipeline(library.db, library.media, [crashing], batch_size=8)
     with pytest.raises(RuntimeError):
         pipeline.run()
-    assert len(_rows(library)) == 16  # two committed batches survive
+    # Two committed batches survive: one sticker (it measures the speed), then a full batch.
+    assert len(_rows(library)) == 1 + 8
     resumed = CountingStage()
     AnnotationPipeline(library.db, library.media, [resumed], batch_size=8).run()
-    assert sum(resumed.calls.values()) == 34  # only what was not committed
+    assert sum(resumed.calls.values()) == 50 - 9  # only what was not committed
     assert sorted(i for i, _ in _rows(library)) == sorted({i for i, _ in _rows(library)})
     assert len(_rows(library)) == 50
+
+
+def test_batches_shrink_to_the_time_budget_and_a_stop_ends_the_run(library: Library) -> None:
+    control = RunControl(batch_seconds=0.05)
+    slow = SlowStage(0.02, stop_after=6, control=control)  # 20 ms a sticker
+    report = AnnotationPipeline(library.db, library.media, [slow], 16, control=control).run()
+    assert slow.batches[0] == 1, "the first batch measures the speed"
+    assert max(slow.batches[1:]) <= 3, "then batches fit 50 ms: at most 2-3 stickers"
+    assert report.annotated == sum(slow.batches) < 50, "the stop ended the run between batches"
+    assert report.remaining == 50 - report.annotated
+    assert len(_rows(library)) == report.annotated, "every batch that ran was committed"
+
+
+def test_halted_writes_keep_a_batch_from_committing(library: Library) -> None:
+    control = RunControl()
+    assert control.gate.acquire(timeout=1)  # what an exiting process does
+    pipeline = AnnotationPipeline(library.db, library.media, [CountingStage()], control=control)
+    worker = threading.Thread(target=pipeline.run, daemon=True)
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive() and _rows(library) == [], "inference ran, the write waits"
 
 
 def test_new_model_version_reannotates_and_revision_bumps(library: Library) -> None:
@@ -169,7 +209,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, library: Library) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = len(_rows(library))
-    assert 8 <= partial < 50
+    assert 1 + 4 <= partial < 50  # at least the first two batches (1 sticker, then 4) committed
     resumed = CountingStage()
     AnnotationPipeline(library.db, library.media, [resumed], batch_size=4).run()
     with library.db.session() as s:

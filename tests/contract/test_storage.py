@@ -1,10 +1,10 @@
 """Library on a real database: import, dedupe, packs, interactions and the revision counter.
 
-The `db` fixture is parametrized by database URL, so the same tests run against PostgreSQL
-when STICKERBOT_TEST_POSTGRES_URL is set (the tables are dropped before and after each test).
+The `db` fixture is parametrized by database, so the same tests run against PostgreSQL: a
+cluster the tests start (Debian's package), or $STICKERBOT_TEST_POSTGRES_URL (the tables are
+dropped before and after each test).
 """
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,12 +24,7 @@ ImageMaker = Callable[..., bytes]
 SQLITE = "sqlite"  # stands for a fresh SQLite file under tmp_path
 
 
-def database_urls() -> list[object]:
-    urls: list[object] = [pytest.param(SQLITE, id="sqlite")]
-    postgres = os.environ.get("STICKERBOT_TEST_POSTGRES_URL")
-    if postgres:
-        urls.append(pytest.param(postgres, id="postgresql"))
-    return urls
+DATABASES = [pytest.param(SQLITE, id="sqlite"), pytest.param("postgresql", id="postgresql")]
 
 
 def _drop_tables(url: str) -> None:
@@ -38,10 +33,10 @@ def _drop_tables(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=database_urls())
+@pytest.fixture(params=DATABASES)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url: str = request.param
-    shared = url != SQLITE
+    shared = request.param != SQLITE
+    url: str = request.getfixturevalue("postgres_url") if shared else SQLITE
     if shared:
         _drop_tables(url)
     else:

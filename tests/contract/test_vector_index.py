@@ -1,5 +1,7 @@
-"""One contract for every VectorIndex backend: in-memory numpy and a real embedded Chroma."""
+"""One contract for every VectorIndex backend: in-memory numpy, a real embedded Chroma, and a
+real Chroma server (`chroma run`)."""
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings
 
-from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_index
+from engine.settings import VectorSettings
+from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_client, chroma_index
 
 X = [1.0, 0.0, 0.0]
 Y = [0.0, 1.0, 0.0]
@@ -21,10 +24,16 @@ def vecs(*rows: list[float]) -> np.ndarray:
     return np.array(rows, dtype=np.float32)
 
 
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", "chroma-server"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
     if request.param == "memory":
         yield MemoryVectorIndex()
+        return
+    if request.param == "chroma-server":
+        host, port = request.getfixturevalue("chroma_server_address")
+        server = chroma_client(VectorSettings(mode="server", host=host, port=port), tmp_path)
+        # One server for the session: a collection per test keeps the tests apart.
+        yield chroma_index(server, "sticker_text", prefix=f"t{uuid.uuid4().hex[:12]}_")
         return
     client = chromadb.PersistentClient(
         path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
@@ -125,3 +134,28 @@ def test_large_ids_round_trip(index: VectorIndex) -> None:
     index.upsert([big, 5], vecs(X, Y))
     assert ids(index.query(vecs(X)[0], 1)) == [big]
     assert set(index.get([big])) == {big}
+
+
+def test_clear_removes_everything_and_frees_the_dimension(filled: VectorIndex) -> None:
+    filled.clear()
+    assert filled.count() == 0
+    assert filled.query(vecs(X)[0], 5) == []
+    # Another embedder may bring another dimension (Chroma keeps a collection's for good).
+    filled.upsert([7], np.array([[0.0, 1.0]], dtype=np.float32))
+    assert ids(filled.query(np.array([0.0, 1.0], dtype=np.float32), 1)) == [7]
+
+
+def test_chroma_follows_a_collection_another_process_recreated(tmp_path: Path) -> None:
+    """A model switch in the worker drops the collection under a running bot's index."""
+    settings = Settings(anonymized_telemetry=False)
+    bot = chroma_index(chromadb.PersistentClient(str(tmp_path), settings=settings), "sticker_text")
+    bot.upsert([1], vecs(X))
+    worker = chroma_index(
+        chromadb.PersistentClient(str(tmp_path), settings=settings), "sticker_text"
+    )
+    worker.clear()
+    worker.upsert([2], np.array([[0.0, 1.0]], dtype=np.float32))
+    assert ids(bot.query(np.array([0.0, 1.0], dtype=np.float32), 5)) == [2]
+    bot.upsert([3], np.array([[1.0, 0.0]], dtype=np.float32))
+    assert bot.count() == 2
+    SharedSystemClient.clear_system_cache()

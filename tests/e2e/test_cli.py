@@ -264,7 +264,8 @@ def test_annotate_makes_printed_text_searchable(
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
     ImageDraw.Draw(sign).rounded_rectangle((8, 60, 248, 196), 24, fill=(255, 255, 255, 255))
     ImageDraw.Draw(sign).text((36, 100), "HELLO", font=font, fill=(200, 0, 0, 255))
-    sign.save(pack / "hello.png")
+    # A hash-like name: file names are searchable too, and this one must say nothing.
+    sign.save(pack / "5e1f0c4a9b.png")
     _png(pack / "plain.png", (10, 200, 10, 255))
     assert run(tmp_path, capsys, "import", str(pack), "--pack", "blind")[0] == 0
     assert (
@@ -273,7 +274,7 @@ def test_annotate_makes_printed_text_searchable(
     code, out, _ = run(tmp_path, capsys, "annotate", "--stages", "ocr,nsfw,style")
     assert code == 0 and "annotated 2 stickers, 0 left" in out
     hits = json.loads(run(tmp_path, capsys, "search", "hello", "-u", "u", "--json")[1])["hits"]
-    assert [h["file"] for h in hits] == ["hello.png"]
+    assert [h["file"] for h in hits] == ["5e1f0c4a9b.png"]
     code, out, _ = run(tmp_path, capsys, "annotate")
     assert "annotated 0 stickers" in out  # nothing is redone
     code, _, err = run(tmp_path, capsys, "annotate", "--stages", "ocr,magic")

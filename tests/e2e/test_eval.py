@@ -79,3 +79,23 @@ def test_eval_runs_all_tracks(
     assert crowd[-1]["ndcg"] > crowd[0]["ndcg"]
     assert "gNDCG@10" in printed and "picks" in printed
     assert "leave-one-style-out, pack per style (held-out figures only)" in printed
+
+
+def test_eval_typing_track(
+    mini_dev: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval.json"
+    argv = ["stickerbot", "eval", "--data", str(mini_dev), "--tracks", "typing"]
+    old, sys.argv = sys.argv, [*argv, "--work-dir", str(tmp_path / "w"), "--json", str(out)]
+    try:
+        main()
+    finally:
+        sys.argv = old
+    printed = capsys.readouterr().out
+    typing = json.loads(out.read_text(encoding="utf-8"))["typing"]
+    overall = typing["overall"]
+    assert overall["prefix_queries"] > 0 and overall["typo_queries"] > 0
+    assert overall["prefix_ratio"] > 0.5
+    assert overall["typo_ratio"] > 0.7
+    assert 0.0 <= typing["embedding_cache_hit_rate"] <= 1.0
+    assert "typing track" in printed and "hit rate" in printed

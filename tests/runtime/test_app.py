@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -95,17 +96,33 @@ def _settings(**sections: Mapping[str, object]) -> AppSettings:
 
 def test_enabled_telegram_without_token_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN is not set"):
-        enabled_adapters(_settings(), Redactor([]), env={})
+        enabled_adapters(_settings(telegram={"enabled": True}), Redactor([]), env={})
 
 
-def test_no_enabled_adapter_points_to_the_worker() -> None:
+def test_enabled_discord_without_token_is_a_clear_error() -> None:
+    env = {"TELEGRAM_BOT_TOKEN": TOKEN}
+    with pytest.raises(ConfigError, match=r"discord\.enabled is true but DISCORD_BOT_TOKEN"):
+        enabled_adapters(_settings(discord={"enabled": True}), Redactor([]), env=env)
+
+
+def test_no_token_and_no_adapter_points_to_the_worker() -> None:
     with pytest.raises(ConfigError, match="stickerbot worker"):
-        enabled_adapters(_settings(telegram={"enabled": False}), Redactor([]), env={})
+        enabled_adapters(_settings(), Redactor([]), env={})
+    with pytest.raises(ConfigError, match="stickerbot worker"):
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN}
+        enabled_adapters(_settings(telegram={"enabled": False}), Redactor([]), env=env)
 
 
-def test_enabled_telegram_with_token_gives_a_factory() -> None:
-    factories = enabled_adapters(_settings(), Redactor([]), env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    assert len(factories) == 1
+def test_by_default_each_adapter_runs_when_its_token_is_set() -> None:
+    def names(env: dict[str, str], **sections: Mapping[str, object]) -> list[str]:
+        factories = enabled_adapters(_settings(**sections), Redactor([]), env=env)
+        return [f.__qualname__.split(".")[0] for f in factories]
+
+    assert names({"TELEGRAM_BOT_TOKEN": TOKEN}) == ["telegram_adapter"]
+    assert names({"DISCORD_BOT_TOKEN": "d" * 30}) == ["discord_adapter"]
+    both = {"TELEGRAM_BOT_TOKEN": TOKEN, "DISCORD_BOT_TOKEN": "d" * 30}
+    assert names(both) == ["telegram_adapter", "discord_adapter"]
+    assert names(both, discord={"enabled": False}) == ["telegram_adapter"]
 
 
 @pytest.fixture
@@ -126,6 +143,7 @@ def test_cli_run_without_token_fails_in_one_line(
     restore_logging: None,
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("DISCORD_BOT_TOKEN", raising=False)
     config = tmp_path / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
     data = tmp_path / "data"
@@ -136,8 +154,8 @@ def test_cli_run_without_token_fails_in_one_line(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "error: telegram.enabled is true but TELEGRAM_BOT_TOKEN is not set: export the token "
-        "from @BotFather, or set enabled = false under [telegram]"
+        "error: no chat adapter is enabled: export TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
+        "(or both), or run `stickerbot worker` for the background jobs alone"
     ]
     assert not data.exists()  # failed before opening (and locking) the library
 
@@ -289,7 +307,8 @@ class Process:
 
 
 def _child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STICKERBOT_", "TELEGRAM_"))}
+    skip = ("STICKERBOT_", "TELEGRAM_", "DISCORD_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env["PYTHONPATH"] = str(REPO)
     return {**env, **extra}
 
@@ -404,9 +423,124 @@ async def test_stickerbot_run_with_the_telegram_adapter_against_a_fake_bot_api(
     assert api.token not in log
 
 
+@pytest.mark.slow  # starts processes
+async def test_stickerbot_run_with_only_a_discord_token_against_a_fake_discord(
+    tmp_path: Path,
+) -> None:
+    fake = pytest.importorskip("tests.fakes.discord_api")
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG + "[discord]\nadmins = [7]\n", encoding="utf-8")  # no [telegram]
+    api = fake.FakeDiscord()
+    await api.start()
+    guild = int(api.add_guild("Cat Club")["id"])
+    env = _child_env(
+        DISCORD_BOT_TOKEN=api.token,
+        STICKERBOT_DISCORD_API_URL=api.api_base_url,
+        STICKERBOT_DISCORD_CDN_URL=api.cdn_url,
+    )
+    args = [sys.executable, "-m", "bot", "--config", str(config)]
+    child = Process([*args, "--data-dir", str(tmp_path / "lib"), "run"], tmp_path, env)
+    try:
+        await asyncio.to_thread(child.wait_for, "stickerbot running (discord, jobs)")
+        await asyncio.to_thread(child.wait_for, "job utility: 0 stickers with utility")
+        status = await api.slash("status", user_id=7, guild_id=guild)
+        await status.until(lambda r: "utility every 0.2s" in r.content, timeout=30)
+        code = await asyncio.to_thread(child.stop, signal.SIGTERM)
+    finally:
+        child.kill()
+        await api.stop()
+    log = "\n".join(child.lines)
+    assert code == 0, log
+    assert "Library: 0 stickers in 0 packs" in status.content
+    assert api.commands[None], "commands published"
+    assert "discord adapter stopped" in log
+    assert child.lines[-1].endswith("stickerbot stopped"), log
+    assert api.token not in log and "Traceback" not in log
+
+
 async def _until_text(api: Any, chat_id: int, text: str, timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not any(text in t for t in api.texts(chat_id)):
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"no message with {text!r} in chat {chat_id}: {api.texts(chat_id)}")
         await asyncio.sleep(0.05)
+
+
+class HangingVlm:
+    """An OpenAI-compatible endpoint that accepts each request and never answers it."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.requests = threading.Event()
+        hang = threading.Event()
+        seen = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.set()
+                hang.wait(120)  # longer than any shutdown may take
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._hang = hang
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self._hang.set()
+        self.server.shutdown()
+
+
+@pytest.mark.slow  # starts processes
+def test_sigterm_ends_the_worker_within_seconds_while_a_model_call_hangs(
+    tmp_path: Path, make_png: Any
+) -> None:
+    """The annotate job is stuck in a VLM request that never returns: the process still goes."""
+    vlm = HangingVlm()
+    (tmp_path / "pack").mkdir()
+    for i in range(3):
+        (tmp_path / "pack" / f"{i}.png").write_bytes(make_png((40 * i, 90, 200, 255)))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[search]\ndense = false\n[jobs]\nfirst_run_delay_s = 0\n"
+        "[jobs.intervals]\nannotate = 1\nutility = 0\nhistory_queries = 0\nprofiles = 0\n"
+        "index = 0\ntelegram_uploads = 0\n"
+        '[understanding]\nstages = ["vlm"]\n'
+        f'[understanding.vlm]\nbackend = "openai"\nmodel = "m"\nbase_url = "{vlm.url}"\n'
+        "timeout_s = 100\nmax_retries = 0\n",
+        encoding="utf-8",
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "lib"),
+    ]
+    imported = subprocess.run([*base, "import", str(tmp_path / "pack"), "--pack", "p"], check=False)
+    assert imported.returncode == 0
+    child = Process([*base, "worker"], tmp_path, _child_env())
+    try:
+        child.wait_for("stickerbot running (jobs)")
+        assert vlm.requests.wait(60), "the annotate job reached the model"
+        started = time.monotonic()
+        code = child.stop(signal.SIGTERM, timeout=30)
+        took = time.monotonic() - started
+    finally:
+        child.kill()
+        vlm.close()
+    log = "\n".join(child.lines)
+    assert code == 0, log
+    assert took < 10, f"SIGTERM took {took:.1f}s:\n{log}"
+    assert "exiting without waiting for ['annotate']" in log
+    print(f"SIGTERM to exit: {took:.1f}s")
+    # Nothing was lost: the library opens again, and the three stickers still wait for the VLM.
+    settings = load_settings(config, env={}, storage__data_dir=str(tmp_path / "lib"))
+    with SearchService.open(settings.engine()) as svc:
+        assert svc.understanding.backlog() == 3

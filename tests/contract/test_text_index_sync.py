@@ -1,0 +1,143 @@
+"""Dense index sync: a change of text model re-embeds the whole library, resumably, once."""
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import index as index_module
+from engine.ingest import ImportItem
+from engine.service import SearchService
+from engine.settings import EngineSettings, StorageSettings
+from engine.types import SearchQuery
+from tests.conftest import encode, internals
+
+EMOJI = ["😀", "😢", "🐱", "😡", "❤️", "🐶", "😴"]
+
+
+class HashEmbedder:
+    """A deterministic fake model: each text gets a fixed random unit vector of `dim`."""
+
+    min_similarity = -1.0
+
+    def __init__(self, identity: str, dim: int, fail_on_call: int | None = None) -> None:
+        self.name = self.identity = identity
+        self.dim = dim
+        self.embedded: list[str] = []
+        self.queried: list[str] = []
+        self._calls = 0
+        self._fail_on_call = fail_on_call
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for t in texts:
+            seed = int(hashlib.sha256(f"{self.identity}{t}".encode()).hexdigest()[:8], 16)
+            v = np.random.default_rng(seed).normal(size=self.dim)
+            rows.append(v / np.linalg.norm(v))
+        return np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.queried.extend(texts)
+        return self._vectors(texts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self._calls += 1
+        if self._calls == self._fail_on_call:
+            raise RuntimeError("killed mid-way")
+        self.embedded.extend(texts)
+        return self._vectors(texts)
+
+
+def _settings(data_dir: Path) -> EngineSettings:
+    return EngineSettings(storage=StorageSettings(data_dir=data_dir))
+
+
+def _items() -> list[ImportItem]:
+    def png(i: int) -> bytes:
+        return encode(Image.new("RGBA", (16, 16), (i * 30, 200 - i * 20, 9, 255)), "PNG")
+
+    return [ImportItem(f"{i}.png", lambda i=i: png(i), emoji=e) for i, e in enumerate(EMOJI)]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A library of seven stickers indexed with model A (8 dimensions)."""
+    with SearchService.open(_settings(tmp_path), HashEmbedder("A", 8)) as svc:
+        svc.library.import_items(_items(), "p")
+        assert internals(svc).text_index.count() == len(EMOJI)
+    return tmp_path
+
+
+def _stored_dims(svc: SearchService) -> set[int]:
+    core = internals(svc)
+    ids = [d.sticker_id for d in core.snapshot().documents]
+    return {len(v) for v in core.text_index.get(ids).values()}
+
+
+def test_same_model_embeds_nothing_again(data_dir: Path) -> None:
+    embedder = HashEmbedder("A", 8)
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        assert svc.library.refresh() == 0
+    assert embedder.embedded == []
+
+
+def test_switching_model_re_embeds_every_document_then_nothing(data_dir: Path) -> None:
+    embedder = HashEmbedder("B", 16)  # another model, another dimension
+    seen: list[tuple[int, int]] = []
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        assert svc.library.refresh(lambda step, total: seen.append((step, total))) == len(EMOJI)
+        assert sum(step for step, _ in seen) == len(EMOJI) and seen[-1][1] == len(EMOJI)
+        assert _stored_dims(svc) == {16}
+        assert internals(svc).text_index.count() == len(EMOJI)
+        assert svc.library.refresh() == 0
+    assert len(embedder.embedded) == len(EMOJI)
+    with SearchService.open(_settings(data_dir), HashEmbedder("B", 16)) as svc:
+        assert svc.library.refresh() == 0  # and across processes
+
+
+def test_old_vectors_never_answer_after_a_switch(data_dir: Path) -> None:
+    """Until a document is re-embedded, it has no vector: model A's are not comparable."""
+    with SearchService.open(_settings(data_dir), HashEmbedder("B", 8, fail_on_call=1)) as svc:
+        with pytest.raises(RuntimeError):
+            svc.library.refresh()
+        assert internals(svc).text_index.count() == 0
+
+
+def test_an_interrupted_switch_resumes_where_it_stopped(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "EMBED_BATCH", 2)  # four committed batches
+    with SearchService.open(_settings(data_dir), HashEmbedder("B", 16, fail_on_call=3)) as svc:
+        with pytest.raises(RuntimeError):
+            svc.library.refresh()
+        assert internals(svc).text_index.count() == 4  # two batches were committed
+    resumed = HashEmbedder("B", 16)
+    with SearchService.open(_settings(data_dir), resumed) as svc:
+        assert svc.library.refresh() == len(EMOJI) - 4
+        assert internals(svc).text_index.count() == len(EMOJI)
+        assert _stored_dims(svc) == {16}
+    assert len(resumed.embedded) == len(EMOJI) - 4
+
+
+def test_identical_texts_are_embedded_once(tmp_path: Path) -> None:
+    embedder = HashEmbedder("A", 8)
+    items = _items()
+    twins = [ImportItem(f"twin{i}.png", item.read, emoji="😀") for i, item in enumerate(items)]
+    with SearchService.open(_settings(tmp_path), embedder) as svc:
+        svc.library.import_items(twins, "twins")
+        assert internals(svc).text_index.count() == len(twins)
+    assert len(embedder.embedded) == 1
+
+
+def test_search_leaves_dense_recall_out_until_the_new_model_is_adopted(data_dir: Path) -> None:
+    embedder = HashEmbedder("B", 16)
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        # No word matches: only dense recall could answer, and model A's vectors must not.
+        assert svc.search(SearchQuery("u", "zzqx")).hits == []
+        assert embedder.queried == []
+        svc.library.refresh()  # the index job adopts model B
+        assert len(svc.search(SearchQuery("u", "zzqy")).hits) == len(EMOJI)
+        assert embedder.queried == ["zzqy"]

