@@ -121,6 +121,7 @@ def loso_table(result: LosoResult) -> str:
     for name, by_size in result.variants.items():
         for size in result.sizes:
             lines.append(LOSO_ROW.format(name[:24], size, *_loso_cells(by_size[size], base[size])))
+    lines.append(f"chosen the same way on every style: {result.chosen_on_all}")
     return "\n".join(lines)
 
 

@@ -97,6 +97,9 @@ class LosoResult:
     sizes: tuple[int, ...]
     folds: list[LosoFold]
     variants: dict[str, dict[int, Metrics]] = field(default_factory=dict)
+    # The same choice made on every style: what the configured default should be. A default
+    # that differs from it is not the measured winner (this run's menu is built around it).
+    chosen_on_all: str = ""
 
     def mean(self, system: str) -> dict[int, Metrics]:
         """Mean over folds of "personalized" (the nested choice) or "baseline"."""
@@ -109,6 +112,7 @@ class LosoResult:
             "folds": [f.__dict__ for f in self.folds],
             "mean": {"personalized": self.mean("personalized"), "baseline": self.mean("baseline")},
             "variants": self.variants,
+            "chosen_on_all": self.chosen_on_all,
         }
 
 
@@ -416,8 +420,27 @@ def loso_track(
                     held_out[variant][size].append(metrics)
             if progress:
                 progress(1, len(styles))
+        result.chosen_on_all = _choose_on_all(scorer, lib, menu, styles, pool, queries, plan)
     result.variants = {v: {s: _mean(ms) for s, ms in by.items()} for v, by in held_out.items()}
     return result
+
+
+def _choose_on_all(
+    scorer: Scorer,
+    lib: Library,
+    menu: Sequence[Variant],
+    styles: tuple[str, ...],
+    pool: Sequence[str],
+    queries: Sequence[EvalQuery],
+    plan: LosoPlan,
+) -> str:
+    count = (plan.inner_users, plan.inner_queries)
+    inner = [
+        _setting(lib, styles, t, pool, queries, size, count, plan, "all")
+        for t in styles
+        for size in plan.sizes
+    ]
+    return choose(scorer, menu, inner).name
 
 
 def _fold(

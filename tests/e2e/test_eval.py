@@ -72,6 +72,7 @@ def test_eval_runs_all_tracks(
             assert pers["hit@1_preferred"] > base["hit@1_preferred"] + 0.2
             assert pers["ndcg@10"] >= base["ndcg@10"] - 0.01
         assert "rule=persrv" in loso["variants"] and "default" in loso["variants"]
+        assert loso["chosen_on_all"] in loso["variants"]
     assert "pack_weight=0" in per_style["variants"] and "pack_weight=0" not in one_pack["variants"]
     assert result["blind"]["overall"]["ndcg@10"] < result["lexicon"]["overall"]["ndcg@10"]
     crowd = result["crowd"]
