@@ -1,5 +1,6 @@
 """The state one open library shares between the facade's parts: storage, indexes, snapshot."""
 
+import heapq
 import threading
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from engine.understanding.style import StyleEmbedder
 from engine.vectors import VectorIndex
 
 MAX_VOCABULARIES = 32  # spaces with packs of their own whose vocabularies stay built
+POPULAR = 500  # popular stickers kept ranked: what one or two typed letters show
 
 
 class Core:
@@ -57,6 +59,7 @@ class Core:
         # complete queries in other spaces.
         self._vocabularies: tuple[int, dict[str | None, Vocabulary]] = (-1, {})
         self._vocabulary_lock = threading.Lock()  # its own: a build never holds up searches
+        self._popular: tuple[int, list[int]] = (-1, [])
 
     def snapshot(self) -> Snapshot:
         """The snapshot searches use: the newest one, never waiting for a long rebuild."""
@@ -73,6 +76,17 @@ class Core:
         # vectors: comparing them with this model's queries means nothing.
         self.dense_ready = indexed_model(self.db) == self.embedder.identity
         return snapshot
+
+    def popular(self, snapshot: Snapshot) -> list[int]:
+        """The stickers with the highest crowd utility, best first (computed once a revision)."""
+        revision, ranked = self._popular
+        if revision != snapshot.revision:
+            priors = snapshot.priors
+            ranked = heapq.nlargest(
+                POPULAR, (i for i in priors if priors[i] > 0), key=priors.__getitem__
+            )
+            self._popular = (snapshot.revision, ranked)
+        return ranked
 
     def vocabulary(self, space: str | None = None) -> Vocabulary:
         """The completion vocabulary of what `space` sees at this revision, built on first use."""

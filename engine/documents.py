@@ -20,6 +20,7 @@ FIELDS = (
     "pack_title",
     "pack_name",
     "file_name",
+    "caption",
 )
 # Fields that describe meaning; the dense embedding reads these (emoji glyphs mean nothing to it).
 # Learned queries too: through a multilingual model, "sad" learned from English speakers finds
@@ -31,6 +32,7 @@ DENSE_FIELDS = (
     "vlm_description",
     "history_queries",
     "file_name",
+    "caption",
 )
 _LETTERS = re.compile(r"[^\W\d_]+")
 _PART = re.compile(r"[^\W_]+")

@@ -21,6 +21,8 @@ class ImportItem:
     telegram_file_id: str | None = None
     telegram_file_unique_id: str | None = None
     discord_sticker_id: str | None = None
+    # What the platform says of the sticker beyond its name (Discord: description and tags).
+    caption: str = ""
 
 
 def _file_reader(path: Path, max_bytes: int) -> Callable[[], bytes]:

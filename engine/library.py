@@ -16,7 +16,7 @@ from engine.errors import (
 from engine.frames import DecodedMedia
 from engine.ingest import ImportItem
 from engine.media import MediaStore, content_hash, decode_media, render_preview
-from engine.schema import Interaction, Pack, Sticker, UserProfile
+from engine.schema import Annotation, Interaction, Pack, Sticker, UserProfile, utcnow
 from engine.settings import IngestSettings
 from engine.storage import Database
 from engine.text import normalize
@@ -36,6 +36,8 @@ from engine.types import (
 log = logging.getLogger(__name__)
 COMMIT_EVERY = 100
 PACK_SOURCES = ("local", "telegram", "discord")
+CAPTION_SOURCE = "platform"  # the annotation source of ImportItem.caption
+MAX_CAPTION = 512
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ class Library:
         sticker.discord_sticker_id = sticker.discord_sticker_id or item.discord_sticker_id
         if item.emoji and not sticker.emoji:
             sticker.emoji = item.emoji
+        if item.caption:
+            _set_caption(s, sticker.id, item.caption)
         status: ImportStatus = "unchanged" if sticker.pack_id == pack_id else "duplicate"
         report.record(item.name, status, sticker.id)
 
@@ -183,6 +187,8 @@ class Library:
                 self.media.delete(sticker.media_path)
                 self.media.delete(sticker.preview_path)
                 raise
+            if prep.item.caption:
+                _set_caption(s, sticker.id, prep.item.caption)
         return sticker
 
     def packs(self) -> list[PackInfo]:
@@ -324,6 +330,19 @@ def _one_pack(s: Session, name: str, source: str | None) -> Pack:
 def _owned(s: Session, telegram_file_unique_id: str) -> bool:
     query = select(Sticker.id).where(Sticker.telegram_file_unique_id == telegram_file_unique_id)
     return s.scalar(query) is not None
+
+
+def _set_caption(s: Session, sticker_id: int, caption: str) -> None:
+    # Kept as an annotation of its own source, so the document builder reads it like OCR text.
+    query = select(Annotation).where(
+        Annotation.sticker_id == sticker_id, Annotation.source == CAPTION_SOURCE
+    )
+    row = s.scalar(query)
+    if row is None:
+        row = Annotation(sticker_id=sticker_id, source=CAPTION_SOURCE)
+        s.add(row)
+    row.fields = {"caption": caption[:MAX_CAPTION]}
+    row.updated_at = utcnow()
 
 
 def _sticker_row(prep: _Prepared, pack_id: int, decoded: DecodedMedia) -> Sticker:

@@ -30,7 +30,7 @@ from engine.similar import (
 from engine.storage import Database, sqlite_url
 from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
-from engine.text import normalize
+from engine.text import is_fragment, normalize
 from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
@@ -209,14 +209,32 @@ class SearchService:
         # Stickers of other spaces take recall slots and are dropped after: recall that many more.
         pool = core.pool_size() + snapshot.hidden_from(query.space)
         if not text:
-            recent = core.library.recent_stickers(query.user, pool)
-            ranked = [Candidate(i, 1.0 / (rank + 1)) for rank, i in enumerate(recent)]
+            ranked = _by_rank(core.library.recent_stickers(query.user, pool))
+        elif is_fragment(text, core.settings.search.typing.min_prefix):
+            ranked = self._fragment(snapshot, text, query, profile, pool)
         else:
             recalled = _visible(self._recall(snapshot, text, pool), snapshot, query.space)
             ranked = _with_priors(recalled, snapshot.priors)
             cfg = core.settings.personalization
             ranked = personalize(ranked, profile, snapshot.styles, cfg)
         return _shown(ranked, snapshot, query.include_nsfw, query.space)
+
+    def _fragment(
+        self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None, pool: int
+    ) -> list[Candidate]:
+        # One or two letters (`h`, `ha`) mean nothing yet: dense recall of them is noise. Whole
+        # words that short (`ok`, `hi`, `да`) still match exactly; then come the user's own
+        # recent stickers and the crowd's most useful ones, while the word is being typed.
+        core = self._core
+        matched = [Candidate(i, s) for i, s in snapshot.bm25.top(text, pool)]
+        matched = _with_priors(_visible(matched, snapshot, query.space), snapshot.priors)
+        exact = personalize(matched, profile, snapshot.styles, core.settings.personalization)
+        familiar = [*core.library.recent_stickers(query.user, pool), *core.popular(snapshot)]
+        seen = {c.sticker_id for c in exact}
+        rest = [i for i in dict.fromkeys(familiar) if i not in seen]
+        # Below every exact match, in their own order.
+        floor = 0.5 * min((c.score for c in exact), default=1.0)
+        return exact + [Candidate(c.sticker_id, floor * c.score) for c in _by_rank(rest)]
 
     def _recall(self, snapshot: Snapshot, text: str, pool: int) -> list[Candidate]:
         core = self._core
@@ -333,6 +351,11 @@ class Job(Protocol):
     def __call__(self, svc: SearchService, progress: Progress | None = None) -> Awaitable[str]:
         """Run once; `progress` is called as (advance, total) when the job can tell."""
         ...
+
+
+def _by_rank(ids: list[int]) -> list[Candidate]:
+    """Candidates scored 1, 1/2, 1/3... in the given order."""
+    return [Candidate(i, 1.0 / (rank + 1)) for rank, i in enumerate(ids)]
 
 
 def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Candidate]:

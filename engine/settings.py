@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.expansion import TypingSettings
 from engine.understanding.nsfw import NsfwSettings
@@ -23,6 +23,7 @@ DEFAULT_FIELD_WEIGHTS: dict[str, float] = {
     "pack_title": 0.2,
     "pack_name": 0.2,
     "file_name": 0.5,
+    "caption": 0.8,
 }
 
 
@@ -91,6 +92,18 @@ class SearchSettings(_Model):
     sync_rebuild_s: float = 0.25
     embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
     nsfw_threshold: float = 0.8
+
+    @field_validator("field_weights", mode="before")
+    @classmethod
+    def _known_fields(cls, value: object) -> object:
+        """A config that sets some weights keeps the defaults of the others; names are checked."""
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(DEFAULT_FIELD_WEIGHTS))
+        if unknown:
+            known = ", ".join(DEFAULT_FIELD_WEIGHTS)
+            raise ValueError(f"unknown document field {', '.join(unknown)} (fields: {known})")
+        return {**DEFAULT_FIELD_WEIGHTS, **value}
 
 
 class IngestSettings(_Model):

@@ -20,6 +20,14 @@ _WORD = re.compile(f"[^\\W_{_CJK}]+")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
+def is_fragment(norm: str, min_letters: int) -> bool:
+    """A normalised query of one alphabetic word too short to mean anything yet (`h`, `ha`).
+
+    CJK characters are words of their own (猫 is "cat"), so they never count as fragments.
+    """
+    return 0 < len(norm) < min_letters and norm.isalpha() and not _CJK_RUN.search(norm)
+
+
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 

@@ -76,6 +76,16 @@ def _emoji(sticker: discord.GuildSticker) -> str:
     return tag if tag and not tag.isascii() and len(tag) <= 16 else ""
 
 
+def caption(sticker: discord.GuildSticker) -> str:
+    """A sticker's description and its tags as words (the name already names the file)."""
+    # Tags are an emoji's name ("smile"), the glyph itself or the uploader's comma-separated
+    # words, depending on the client that uploaded it; glyphs go to the emoji field instead.
+    tags = sticker.emoji.strip()
+    words = tags if tags.isascii() else ""
+    parts = ((sticker.description or "").strip(), words.replace(",", " ").replace("_", " ").strip())
+    return " ; ".join(p for p in parts if p)
+
+
 def _reader(data: bytes | None, error: str) -> Callable[[], bytes]:
     def read() -> bytes:
         if data is None:
@@ -99,6 +109,7 @@ async def _download(sticker: discord.GuildSticker, limit: int) -> ImportItem:
         _reader(data, error),
         emoji=_emoji(sticker),
         discord_sticker_id=str(sticker.id),
+        caption=caption(sticker),
     )
 
 

@@ -454,6 +454,18 @@ async def test_addpack_server_imports_the_servers_stickers_scoped_to_it(bot: Bot
     assert {s.emoji for s in stored.values()} == {"😺", "💃"}
 
 
+async def test_a_server_stickers_description_and_tags_find_it(bot: Bot) -> None:
+    guild = bot.api.guilds[bot.guild_a]
+    guild["stickers"].clear()
+    bot.api.add_sticker(bot.guild_a, "otto", "png", png(90, 64), "wave,hello_there", "an otter")
+    bot.api.add_sticker(bot.guild_a, "plain", "png", png(30, 64), "", None)  # Discord sends null
+    record = await admin_imports_the_server(bot)
+    assert ": 2 new, 0 already in the library, 0 failed." in record.content
+    for query in ("otter", "hello", "wave", "otto"):
+        found = await bot.sticker(ALICE, query)
+        assert found.content.startswith(f"Stickers for “{query}”: 1–1 of 1."), query
+
+
 async def test_the_full_flow_admin_imports_member_picks_other_guild_never_sees(bot: Bot) -> None:
     await admin_imports_the_server(bot)
     import_cats(bot.svc, 1, pack="public")  # a global pack both servers see

@@ -90,3 +90,16 @@ def test_pack_proposals(svc: SearchService) -> None:
     assert [p.name for p in svc.library.proposals()] == ["Dogs"]
     with pytest.raises(InvalidInputError):
         svc.library.propose("myspace", "X", "tg:1")
+
+
+def test_a_caption_is_searchable_and_a_new_one_replaces_it(svc: SearchService) -> None:
+    def ids(text: str) -> list[int]:
+        return [h.id for h in svc.search(SearchQuery("u", text)).hits]
+
+    item = ImportItem("otto.png", lambda: _png(7), caption="a waving otter ; hello")
+    [added] = svc.library.import_items([item], "p").files
+    assert ids("otter") == [added.sticker_id] and ids("hello") == [added.sticker_id]
+    again = ImportItem("otto.png", lambda: _png(7), caption="a sleeping badger")
+    svc.library.import_items([again], "p")
+    assert ids("badger") == [added.sticker_id]
+    assert ids("otter") == [], "the platform's new words replace the old"

@@ -218,11 +218,18 @@ class FakeDiscord:
         return channel
 
     def add_sticker(
-        self, guild_id: int, name: str, fmt: str, data: bytes, tags: str = ""
+        self,
+        guild_id: int,
+        name: str,
+        fmt: str,
+        data: bytes,
+        tags: str = "",
+        description: str | None = "",
     ) -> JSONDict:
         """A guild sticker served by GET /guilds/{id}/stickers and the CDN."""
         sticker_id = self.snowflake()
-        sticker: JSONDict = {"id": str(sticker_id), "name": name, "description": "", "tags": tags}
+        sticker: JSONDict = {"id": str(sticker_id), "name": name, "tags": tags}
+        sticker["description"] = description
         sticker |= {"type": 2, "format_type": STICKER_FORMATS[fmt], "available": True}
         sticker |= {"guild_id": str(guild_id)}
         self.guilds[guild_id]["stickers"].append(sticker)

@@ -192,3 +192,16 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(env={})
     with pytest.raises(ValueError, match="frozen"):
         settings.storage.data_dir = Path("/elsewhere")  # type: ignore[misc]
+
+
+def test_some_field_weights_keep_the_defaults_of_the_others(tmp_path: Path) -> None:
+    path = write(tmp_path, "[search.field_weights]\nocr = 2.5\n")
+    weights = load_settings(path, env={}).search.field_weights
+    assert weights["ocr"] == 2.5
+    assert weights["caption"] == EngineSettings().search.field_weights["caption"] > 0
+
+
+def test_an_unknown_field_weight_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "[search.field_weights]\nocrr = 2.5\n")
+    with pytest.raises(ConfigError, match="ocrr"):
+        load_settings(path, env={})
