@@ -11,6 +11,8 @@ from engine import (
     CrowdResult,
     DevSet,
     EngineSettings,
+    LosoPlan,
+    LosoResult,
     PersonalizationResult,
     SearchService,
     TrackResult,
@@ -18,8 +20,10 @@ from engine import (
     crowd_track,
     format_table,
     format_typing_table,
+    import_pack_per_style,
     lexicon_track,
     load_devset,
+    loso_track,
     personalization_track,
     typing_track,
 )
@@ -39,7 +43,9 @@ def _library(base: EngineSettings, work: Path, name: str) -> SearchService:
     return svc
 
 
-def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
+def _emoji_tracks(
+    svc: SearchService, dev: DevSet, names: list[str], seed: int, work: Path
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "lexicon" in names or "personalization" in names:
         with progress("lexicon queries") as advance:
@@ -48,10 +54,24 @@ def _emoji_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) 
         with progress("style annotation") as advance:
             svc.understanding.annotate(progress=advance, only=["style"])
         out["personalization"] = personalization_track(svc, dev, seed=seed)
+        out["personalization_loso"] = [_loso(svc, dev, "one pack", seed, work)]
     if "typing" in names:
         with progress("typing queries") as advance:
             out["typing"] = typing_track(svc, dev, seed, advance)
     return out
+
+
+def _loso(svc: SearchService, dev: DevSet, name: str, seed: int, work: Path) -> LosoResult:
+    with progress(f"leave-one-style-out, {name}") as advance:
+        return loso_track(svc, dev, name, LosoPlan(seed=seed), cache=work, progress=advance)
+
+
+def _pack_library(base: EngineSettings, dev: DevSet, seed: int, work: Path) -> LosoResult:
+    # The variant where pack affinity may help: each style imported as a pack of its own.
+    with _library(base, work, "packs") as svc:
+        with progress("import, a pack per style") as advance:
+            import_pack_per_style(svc, dev, "eval-lexicon", advance)
+        return _loso(svc, dev, "pack per style", seed, work)
 
 
 def _blind_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) -> dict[str, Any]:
@@ -65,13 +85,43 @@ def _blind_tracks(svc: SearchService, dev: DevSet, names: list[str], seed: int) 
 
 
 def personalization_table(results: list[PersonalizationResult]) -> str:
-    """One row per history size and system."""
+    """One row per history size and system (in-sample: all styles, end to end)."""
     row = "{:>7} {:12s} {:>9} {:>10} {:>8} {:>8}"
-    lines = [row.format("history", "system", "gNDCG@10", "Hit@1 pref", "share@10", "NDCG@10")]
+    lines = ["personalization, end to end, in-sample (the defaults were chosen on these styles)"]
+    lines.append(row.format("history", "system", "gNDCG@10", "Hit@1 pref", "share@10", "NDCG@10"))
     for r in results:
         for system, m in r.metrics.items():
             values = (m["graded_ndcg@10"], m["hit@1_preferred"], m["style_share@10"], m["ndcg@10"])
             lines.append(row.format(r.history, system, *(f"{v:.4f}" for v in values)))
+    return "\n".join(lines)
+
+
+LOSO_ROW = "{:24s} {:>3} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8}"
+LOSO_HEAD = ("", "H", "Hit@1 pref", "(unpers.)", "gNDCG@10", "(unpers.)", "NDCG@10", "(unpers.)")
+
+
+def _loso_cells(m: dict[str, float], base: dict[str, float]) -> list[str]:
+    keys = ("hit@1_preferred", "graded_ndcg@10", "ndcg@10")
+    return [f"{d[k]:.4f}" for k in keys for d in (m, base)]
+
+
+def loso_table(result: LosoResult) -> str:
+    """Held-out style per row and history size, the mean, then each variant (the ablation)."""
+    lines = [f"personalization, leave-one-style-out, {result.library} (held-out figures only)"]
+    lines.append(LOSO_ROW.format(*LOSO_HEAD))
+    for fold in result.folds:
+        lines.append(f"held out {fold.held_out} (chose: {fold.chosen})")
+        for size in result.sizes:
+            cells = _loso_cells(fold.personalized[size], fold.baseline[size])
+            lines.append(LOSO_ROW.format("", size, *cells))
+    mean, base = result.mean("personalized"), result.mean("baseline")
+    for size in result.sizes:
+        lines.append(LOSO_ROW.format("mean", size, *_loso_cells(mean[size], base[size])))
+    lines.append("ablation: each variant's held-out mean (unpers. = no personalization)")
+    for name, by_size in result.variants.items():
+        for size in result.sizes:
+            lines.append(LOSO_ROW.format(name[:24], size, *_loso_cells(by_size[size], base[size])))
+    lines.append(f"chosen the same way on every style: {result.chosen_on_all}")
     return "\n".join(lines)
 
 
@@ -96,7 +146,9 @@ def run_eval(
     results: dict[str, Any] = {}
     if {"lexicon", "personalization", "typing"} & set(names):
         with _library(base, work, "emoji") as svc:
-            results |= _emoji_tracks(svc, dev, names, seed)
+            results |= _emoji_tracks(svc, dev, names, seed, work)
+    if "personalization" in names:
+        results["personalization_loso"].append(_pack_library(base, dev, seed, work))
     if {"blind", "crowd"} & set(names):
         with _library(base, work, "blind") as svc:
             results |= _blind_tracks(svc, dev, names, seed)
@@ -114,6 +166,8 @@ def _print(results: dict[str, Any], names: list[str]) -> None:
         click.echo(format_table(plain))
     if "personalization" in names:
         click.echo(personalization_table(results["personalization"]))
+        for loso in results["personalization_loso"]:
+            click.echo(loso_table(loso))
     if "crowd" in names:
         click.echo(crowd_table(results["crowd"]))
     if "typing" in names:
@@ -122,6 +176,8 @@ def _print(results: dict[str, Any], names: list[str]) -> None:
 
 def _jsonable(results: dict[str, Any], names: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if "personalization" in names:
+        names = [*names, "personalization_loso"]
     for name in names:
         value = results[name]
         out[name] = [r.to_json() for r in value] if isinstance(value, list) else value.to_json()

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from engine.ingest import ImportItem, items_from_path
     from engine.leases import HeldLease, JobLeases
+    from engine.loso import LosoFold, LosoPlan, LosoResult, import_pack_per_style, loso_track
     from engine.redaction import RedactingFilter, Redactor
     from engine.service import Job, SearchService
     from engine.settings import (
@@ -120,6 +121,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "engine.ingest": ("ImportItem", "items_from_path"),
     "engine.leases": ("HeldLease", "JobLeases"),
+    "engine.loso": ("LosoFold", "LosoPlan", "LosoResult", "import_pack_per_style", "loso_track"),
     "engine.redaction": ("RedactingFilter", "Redactor"),
     "engine.service": ("Job", "SearchService"),
     "engine.settings": (
@@ -198,6 +200,9 @@ __all__ = [
     "LibraryApi",
     "LibraryLockedError",
     "LibraryStats",
+    "LosoFold",
+    "LosoPlan",
+    "LosoResult",
     "MediaError",
     "ModelError",
     "OperatorError",
@@ -239,10 +244,12 @@ __all__ = [
     "format_bench",
     "format_table",
     "format_typing_table",
+    "import_pack_per_style",
     "items_from_path",
     "latency_summary",
     "lexicon_track",
     "load_devset",
+    "loso_track",
     "personalization_track",
     "postable_media",
     "run_benchmark",

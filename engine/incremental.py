@@ -6,6 +6,7 @@ for changed ids only and priors are reloaded only after a utility recompute.
 """
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from engine.changes import Pending, pending
@@ -107,7 +108,7 @@ def update_snapshot(
         docs.pop(sticker_id, None)
         _move_scope(scoped, meta.pop(sticker_id, None), None)
     bm25 = previous.bm25.changed(changed_docs, removed) if changed_docs or removed else None
-    styles = _styles(previous, changes, removed, style_index)
+    styles = _styles(previous, changes, removed, style_index, meta)
     priors = load_priors(db, crowd) if changes.utility else previous.priors
     if removed & priors.keys():  # their utility rows went with them
         priors = {i: p for i, p in priors.items() if i not in removed}
@@ -132,8 +133,19 @@ def _move_scope(scoped: Counter[str], old: StickerMeta | None, space: str | None
 
 
 def _styles(
-    previous: Snapshot, changes: Pending, removed: set[int], index: VectorIndex | None
+    previous: Snapshot,
+    changes: Pending,
+    removed: set[int],
+    index: VectorIndex | None,
+    meta: Mapping[int, StickerMeta],
 ) -> StyleMatrix:
     wanted = sorted(changes.style - removed)
     vectors = index.get(wanted) if index is not None and wanted else {}
-    return previous.styles.updated(vectors, removed)
+    if not vectors and not removed and not changes.stickers:
+        return previous.styles
+    # Emoji and packs too: the content space and pack affinity read them (new stickers, moves).
+    emoji = {i: m.emoji for i, m in meta.items()}
+    packs = {i: m.pack for i, m in meta.items()}
+    if not vectors and not removed:
+        return previous.styles.relabelled(emoji, packs)
+    return previous.styles.updated(vectors, removed, emoji, packs)

@@ -2,7 +2,7 @@
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,18 +151,21 @@ def load_snapshot(
         docs[st.id] = sticker_document(st, pack, annotations[st.id], lexicon, cfg)
         meta[st.id] = sticker_meta(st, pack, cfg)
     bm25 = FieldBM25(list(docs.values()), cfg.field_weights, cfg.phrase_weight, cfg.typing)
-    styles = style_matrix(style_index, list(meta))
+    styles = style_matrix(style_index, meta)
     priors = load_priors(db, crowd)
     return Snapshot(revision, docs, meta, bm25, priors, styles, scoped_counts(meta.values()))
 
 
-def style_matrix(index: VectorIndex | None, ids: list[int]) -> StyleMatrix:
-    """The style embeddings of those `ids` that have one."""
+def style_matrix(index: VectorIndex | None, meta: Mapping[int, StickerMeta]) -> StyleMatrix:
+    """The style embeddings of the stickers that have one, with every sticker's emoji and pack."""
+    ids = list(meta)
     vectors = index.get(ids) if index is not None and ids else {}
     found = [i for i in ids if i in vectors]
+    packs = {i: m.pack for i, m in meta.items()}
     if not found:
-        return StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
-    return StyleMatrix(found, np.stack([vectors[i] for i in found]))
+        return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
+    emoji = [meta[i].emoji for i in found]
+    return StyleMatrix(found, np.stack([vectors[i] for i in found]), emoji=emoji, packs=packs)
 
 
 def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:

@@ -102,9 +102,12 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
         for i, row in zip(doc_ids, _rows(data, "doc", len(FIELDS) + 1), strict=True)
     }
     meta = {int(row[0]): _meta(row) for row in _rows(data, "meta", len(META_FIELDS))}
-    styles = StyleMatrix(data["style_ids"].tolist(), data["style_raw"])
+    style_ids = data["style_ids"].tolist()
+    packs = {i: m.pack for i, m in meta.items()}
+    emoji = [meta[i].emoji if i in meta else "" for i in style_ids]
+    styles = StyleMatrix(style_ids, data["style_raw"], emoji=emoji, packs=packs)
     if not len(styles):
-        styles = StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
+        styles = StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
     return Snapshot(revision, documents, meta, bm25, {}, styles, scoped_counts(meta.values()))
 
 

@@ -129,16 +129,26 @@ class CrowdSettings(_Model):
 
 
 class PersonalizationSettings(_Model):
-    """Per-user style ranking (PerSRV 2.3); see engine/personalize.py for the rules."""
+    """Per-user style ranking (PerSRV 2.3); see engine/personalize.py for the rules.
 
-    rule: Literal["similarity", "knn", "persrv", "none"] = "similarity"
-    beta: float = 0.3
+    Defaults are the winners of the leave-one-style-out protocol of `stickerbot eval`.
+    """
+
+    rule: Literal["nearest", "similarity", "knn", "persrv", "none"] = "nearest"
+    beta: float = 0.6  # weight of the style affinity
+    pack_weight: float = 0.3  # weight of the pack affinity (share of the history in the pack)
+    combine: Literal["tiered", "multiply"] = "tiered"
+    tier_gap: float = 0.12  # the personal signal reorders only scores this close (relative)
+    style_space: Literal["content", "centred"] = "content"
+    content_prior: float = Field(default=0.5, ge=0.0)  # shrinkage of the emoji means, in packs
     min_history: int = 3  # fewer stickers than this: global ranking
     max_history: int = 50
     recency_half_life_days: float = 30.0
     kmeans_max_k: int = 5
     kmeans_items_per_cluster: int = 3  # k = min(max_k, history // this)
     knn_k: int = 3
+    nearest_share: float = Field(default=0.5, gt=0.0, le=1.0)  # nearest: share of the history
+    nearest_min: int = Field(default=3, ge=1)  # nearest: at least this many history items
     rerank_depth: int = 250
     own_use_weight: float = 0.05  # a small prior for the user's own recent and frequent stickers
 

@@ -108,8 +108,8 @@ def _graded(
     }
 
 
-def _eval_queries(dev: DevSet, query_half: set[str]) -> list[EvalQuery]:
-    # Only queries whose every relevant emoji lies in the query half: no history shares them.
+def eval_queries(dev: DevSet, query_half: set[str]) -> list[EvalQuery]:
+    """Queries whose every relevant emoji lies in the query half: no history shares them."""
     return [q for q in dev.queries if q.relevant and q.relevant <= query_half]
 
 
@@ -127,7 +127,7 @@ def personalization_track(
     cat = catalog(svc, dev)
     history_half, query_half = split_emoji(dev, seed)
     pool = sorted(h for h in history_half if h in cat.rows_by_emoji)
-    queries = _eval_queries(dev, query_half)
+    queries = eval_queries(dev, query_half)
     global_lists: dict[str, Ranked] = {}
     results = []
     for size in history_sizes:

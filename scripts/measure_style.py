@@ -5,7 +5,9 @@ other styles) drawn from one random half of the emoji. For held-out emoji of the
 5 relevant candidates (the same emoji in the 5 styles) enter `personalize` with equal relevance,
 so the style boost alone orders them; the table gives Hit@1 of the preferred style for each rule
 of `PersonalizationSettings` (chance 0.2, ties share the credit), on raw and library-centred
-style vectors (`StyleMatrix(centre=...)`).
+style vectors (`StyleMatrix(centre=...)`). Every style is scored here, including the ones the
+features were tuned on: for held-out figures use `stickerbot eval` (leave-one-style-out) and
+scripts/study_styles.py.
 
 Run from the repository root:
     python scripts/measure_style.py ../shared/data/stickers-dev [--cache /tmp/style-cache]
@@ -34,6 +36,7 @@ NOISE = 0.1  # share of history items in other styles: users sometimes send othe
 # in how they compare styles.
 USED_AT = datetime.now(UTC)
 RULES = {
+    "nearest": PersonalizationSettings(rule="nearest"),
     "similarity": PersonalizationSettings(rule="similarity"),
     "knn k=1": PersonalizationSettings(rule="knn", knn_k=1),
     "knn k=3": PersonalizationSettings(rule="knn", knn_k=3),

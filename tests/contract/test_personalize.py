@@ -37,25 +37,27 @@ def _png(colour: tuple[int, int, int, int], emoji_index: int) -> bytes:
     return out.getvalue()
 
 
-def _service(tmp_path: Path, rule: str) -> SearchService:
+def _service(
+    tmp_path: Path, rule: str, pack_per_style: bool = False, **cfg: float
+) -> SearchService:
     settings = EngineSettings(
         storage=StorageSettings(data_dir=tmp_path / rule),
         search=SearchSettings(dense=False),
-        personalization=PersonalizationSettings(rule=rule),  # type: ignore[arg-type]
+        personalization=PersonalizationSettings(rule=rule, **cfg),  # type: ignore[arg-type]
     )
     svc = SearchService.open(settings)
-    items = [
-        ImportItem(f"{style}-{n}.png", lambda c=colour, n=n: _png(c, n), emoji=e)
-        for n, e in enumerate(EMOJI)
-        for style, colour in STYLES.items()
-    ]
-    svc.library.import_items(items, "zoo")
+    for style, colour in STYLES.items():
+        items = [
+            ImportItem(f"{style}-{n}.png", lambda c=colour, n=n: _png(c, n), emoji=e)
+            for n, e in enumerate(EMOJI)
+        ]
+        svc.library.import_items(items, style if pack_per_style else "zoo", title="zoo")
     core = internals(svc)  # a custom stage: the surface runs only the configured ones
     AnnotationPipeline(core.db, core.media, [ColourStyle()], core.style_index).run()
     return svc
 
 
-@pytest.fixture(params=["similarity", "knn", "persrv"])
+@pytest.fixture(params=["nearest", "similarity", "knn", "persrv"])
 def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchService]:
     """A zoo of 5 emoji x 3 colour styles, with style vectors, under each ranking rule."""
     service = _service(tmp_path, request.param)
@@ -105,3 +107,40 @@ def test_profile_update_invalidates_cached_pages(svc: SearchService) -> None:
     svc.crowd.update_profiles()
     assert _style_of(svc, svc.search(SearchQuery("tg:u", "frog", limit=1)).hits[0].file) == "green"
     assert svc.crowd.update_profiles() == 0  # nothing new: no recomputation
+
+
+def test_a_noisy_history_keeps_its_style(svc: SearchService) -> None:
+    for _ in range(3):  # nine red picks ...
+        _send_history(svc, "tg:noisy", "red", EMOJI[:3])
+    _send_history(svc, "tg:noisy", "blue", EMOJI[:1])  # ... and one blue
+    svc.crowd.update_profiles()
+    for query in ("frog", "pizza"):
+        top = svc.search(SearchQuery("tg:noisy", query, limit=3)).hits
+        assert _style_of(svc, top[0].file) == "red"
+
+
+def test_a_user_with_two_styles_gets_both(tmp_path: Path) -> None:
+    svc = _service(tmp_path, "nearest")
+    try:
+        _send_history(svc, "tg:two", "red", EMOJI[:3])
+        _send_history(svc, "tg:two", "blue", EMOJI[:3])
+        svc.crowd.update_profiles()
+        for query in ("frog", "pizza"):
+            top = svc.search(SearchQuery("tg:two", query, limit=3)).hits
+            assert {_style_of(svc, h.file) for h in top[:2]} == {"red", "blue"}
+    finally:
+        svc.close()
+
+
+def test_pack_affinity_alone_ranks_the_sent_pack_first(tmp_path: Path) -> None:
+    # No style signal at all (beta 0): only the packs the user sent from can tell.
+    svc = _service(tmp_path, "nearest", pack_per_style=True, beta=0.0, pack_weight=0.3)
+    try:
+        _send_history(svc, "tg:green", "green", EMOJI[:3])
+        svc.crowd.update_profiles()
+        for query in ("frog", "pizza"):
+            hits = svc.search(SearchQuery("tg:green", query, limit=3)).hits
+            assert hits[0].pack == "green"
+            assert len({h.emoji for h in hits}) == 1  # still only the queried emoji
+    finally:
+        svc.close()

@@ -61,11 +61,25 @@ def test_eval_runs_all_tracks(
     assert ten["personalized"]["hit@1_preferred"] > ten["global"]["hit@1_preferred"]
     assert ten["oracle_filter"]["style_share@10"] == 1.0
     assert ten["oracle_boost"]["hit@1_preferred"] >= ten["personalized"]["hit@1_preferred"]
+    one_pack, per_style = result["personalization_loso"]
+    assert (one_pack["library"], per_style["library"]) == ("one pack", "pack per style")
+    styles = sorted({f["held_out"] for f in one_pack["folds"]})
+    assert len(styles) == 5 and [f["held_out"] for f in per_style["folds"]] == styles
+    for loso in (one_pack, per_style):
+        mean = loso["mean"]
+        for size in ("3", "10", "30"):  # held out, the preferred style comes first more often
+            pers, base = mean["personalized"][size], mean["baseline"][size]
+            assert pers["hit@1_preferred"] > base["hit@1_preferred"] + 0.2
+            assert pers["ndcg@10"] >= base["ndcg@10"] - 0.01
+        assert "rule=persrv" in loso["variants"] and "default" in loso["variants"]
+        assert loso["chosen_on_all"] in loso["variants"]
+    assert "pack_weight=0" in per_style["variants"] and "pack_weight=0" not in one_pack["variants"]
     assert result["blind"]["overall"]["ndcg@10"] < result["lexicon"]["overall"]["ndcg@10"]
     crowd = result["crowd"]
     assert [c["picks"] for c in crowd] == [0, 100, 1000, 5000]
     assert crowd[-1]["ndcg"] > crowd[0]["ndcg"]
     assert "gNDCG@10" in printed and "picks" in printed
+    assert "leave-one-style-out, pack per style (held-out figures only)" in printed
 
 
 def test_eval_typing_track(

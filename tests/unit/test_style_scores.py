@@ -64,3 +64,74 @@ def test_persrv_cluster_count_follows_history_size() -> None:
     cfg = PersonalizationSettings(rule="persrv")
     counts = [len(build_profile(history(*range(n)), styles, cfg).centroids) for n in (1, 3, 8, 30)]
     assert counts == [1, 1, 2, 5]  # one per kmeans_items_per_cluster items, at most kmeans_max_k
+
+
+def test_nearest_keeps_a_noisy_history_in_its_style() -> None:
+    # Nine picks in style A, one in style B; candidates: A, B and C (unrelated).
+    a, b, c = [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]
+    styles = matrix(*([a] * 9), b, a, b, c)
+    profile = Profile(tuple((i, 1.0) for i in range(10)))
+    _, candidates = styles.rows([10, 11, 12])
+    cfg = PersonalizationSettings(rule="nearest")
+    scores = style_scores(profile, candidates, styles, cfg)
+    assert scores[0] == pytest.approx(1.0)  # the nearest half is all style A
+    assert scores[1] == pytest.approx(0.2)  # the one B pick is outvoted within the nearest half
+    assert scores[2] == pytest.approx(0.0)
+
+
+def test_nearest_gives_a_two_style_user_both_styles() -> None:
+    # Half the picks in A, half in B; C lies between them. The mean of the history is C itself,
+    # so `similarity` ranks C first; the nearest half of the history is one style or the other.
+    a, b, mid = [1.0, 0, 0], [0, 1.0, 0], [0.5**0.5, 0.5**0.5, 0]
+    styles = matrix(*([a] * 5), *([b] * 5), a, b, mid)
+    profile = Profile(tuple((i, 1.0) for i in range(10)))
+    _, candidates = styles.rows([10, 11, 12])
+    nearest = style_scores(profile, candidates, styles, PersonalizationSettings(rule="nearest"))
+    mean = style_scores(profile, candidates, styles, PersonalizationSettings(rule="similarity"))
+    assert nearest[0] == nearest[1] == pytest.approx(1.0) and nearest[2] < 0.71
+    assert mean[2] > max(mean[0], mean[1])
+
+
+def test_content_space_removes_what_other_packs_drawing_the_emoji_share() -> None:
+    # Each vector = what is drawn (per emoji) + how (per style); the drawing dominates. Each
+    # style is a pack of its own, as one artist's pack is in a real library.
+    rng = np.random.default_rng(2)
+    drawn, how = 3.0 * rng.standard_normal((6, 16)), rng.standard_normal((3, 16))
+    rows = [(e, s) for e in range(6) for s in range(3)]
+    vectors = unit_rows(np.array([drawn[e] + how[s] for e, s in rows]))
+    packs = {n: f"p{s}" for n, (_, s) in enumerate(rows)}
+    styles = StyleMatrix(range(len(rows)), vectors, emoji=[str(e) for e, _ in rows], packs=packs)
+
+    def same_style_margin(cfg: PersonalizationSettings) -> float:
+        _, x = styles.rows(list(range(len(rows))), cfg)
+        sims = x @ x.T
+        same = np.array([[a[1] == b[1] and a != b for b in rows] for a in rows])
+        other = np.array([[a[1] != b[1] for b in rows] for a in rows])
+        return float(sims[same].mean() - sims[other].mean())
+
+    assert same_style_margin(PersonalizationSettings(style_space="content")) > 0.9
+    assert same_style_margin(PersonalizationSettings(style_space="centred")) < 0.3
+
+
+def test_an_emoji_of_one_pack_alone_keeps_its_look() -> None:
+    # Within one pack (one artist), stickers sharing an emoji share the artist's look too:
+    # nothing is subtracted, the content space is the centred space.
+    vectors = unit_rows(np.array([[1.0, 0.2], [1.0, -0.2], [-1.0, 0.1], [-1.0, -0.1]]))
+    packs = {0: "a", 1: "a", 2: "b", 3: "b"}
+    styles = StyleMatrix(range(4), vectors, emoji=["x", "x", "y", "y"], packs=packs)
+    _, content = styles.rows([0, 1, 2, 3], PersonalizationSettings(style_space="content"))
+    _, centred = styles.rows([0, 1, 2, 3], PersonalizationSettings(style_space="centred"))
+    np.testing.assert_allclose(content, centred)
+
+
+def test_nearest_averages_a_short_history_whole() -> None:
+    # Three picks: halving them would trust one or two stickers; nearest_min keeps all three.
+    styles = matrix([1.0, 0], [1.0, 0], [0, 1.0], [1.0, 0], [0, 1.0])
+    profile = Profile(((0, 1.0), (1, 1.0), (2, 1.0)))
+    _, candidates = styles.rows([3, 4])
+    nearest = PersonalizationSettings(rule="nearest")
+    similarity = PersonalizationSettings(rule="similarity")
+    expected = style_scores(profile, candidates, styles, similarity)
+    assert style_scores(profile, candidates, styles, nearest) == pytest.approx(expected)
+    halved = nearest.model_copy(update={"nearest_min": 1})
+    assert style_scores(profile, candidates, styles, halved) == pytest.approx([1.0, 0.5])

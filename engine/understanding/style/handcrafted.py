@@ -138,11 +138,21 @@ def stats_features(rgba: FloatArray) -> FloatArray:
     return soft_bins(values)
 
 
-def handcrafted_blocks(image: Image.Image) -> dict[str, FloatArray]:
-    """The palette, texture and stats blocks of one image, each unnormalised."""
+HANDCRAFTED = {
+    "palette": palette_features,
+    "texture": texture_features,
+    "stats": stats_features,
+}
+HANDCRAFTED_DIMS = {
+    "palette": PALETTE_DIM,
+    "texture": len(GRADIENT_BINS) - 1,
+    "stats": STAT_COUNT * SOFT_BINS,
+}
+
+
+def handcrafted_blocks(
+    image: Image.Image, names: tuple[str, ...] = tuple(HANDCRAFTED)
+) -> dict[str, FloatArray]:
+    """The named hand-made blocks of one image (all by default), each unnormalised."""
     rgba = rgba_array(image, ANALYSIS_SIDE)
-    return {
-        "palette": palette_features(rgba),
-        "texture": texture_features(rgba),
-        "stats": stats_features(rgba),
-    }
+    return {name: HANDCRAFTED[name](rgba) for name in names}

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.understanding.style.clip import ClipImageEmbedder
-from engine.understanding.style.efficientnet import EfficientNetLiteEmbedder
+from engine.understanding.style.efficientnet import BLOCK_WEIGHTS, EfficientNetLiteEmbedder
 from engine.understanding.style.types import StyleEmbedder
 
 
@@ -22,6 +22,9 @@ class StyleSettings(BaseModel):
     # efficientnet-lite0 only: 224 is the training resolution; 128 measured 2.7x faster at the
     # same Hit@1 on 128 px dev stickers.
     input_side: int = Field(default=224, ge=64, le=512, multiple_of=32)
+    # efficientnet-lite0 "gram" only: block -> weight (gram, channels, palette, texture, stats);
+    # another recipe extends the embedder's name, so a change re-embeds the library.
+    blocks: dict[str, float] = Field(default_factory=lambda: dict(BLOCK_WEIGHTS))
 
 
 def make_style_embedder(settings: StyleSettings) -> StyleEmbedder:
@@ -29,5 +32,5 @@ def make_style_embedder(settings: StyleSettings) -> StyleEmbedder:
     if settings.backend == "clip":
         return ClipImageEmbedder(settings.model, settings.device, settings.batch_size)
     return EfficientNetLiteEmbedder(
-        settings.mode, settings.device, settings.batch_size, settings.input_side
+        settings.mode, settings.device, settings.batch_size, settings.input_side, settings.blocks
     )

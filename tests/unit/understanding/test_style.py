@@ -22,7 +22,7 @@ from engine.understanding.style import (
     StyleVectors,
     make_style_embedder,
 )
-from engine.understanding.style.efficientnet import BLOCK_WEIGHTS
+from engine.understanding.style.efficientnet import BLOCK_WEIGHTS, combine_blocks
 from engine.understanding.style.handcrafted import (
     alpha_stats,
     edge_stats,
@@ -98,6 +98,17 @@ class TestSettings:
         small = make_style_embedder(StyleSettings(input_side=128))
         assert isinstance(small, EfficientNetLiteEmbedder) and small.input_side == 128
         assert small.name != EfficientNetLiteEmbedder().name  # stored vectors must be redone
+
+    def test_block_recipe_is_part_of_the_name(self) -> None:
+        default = make_style_embedder(StyleSettings())
+        assert default.name == "efficientnet-lite0:gram:224:v1"  # v1's vectors, unchanged
+        recipe = make_style_embedder(StyleSettings(blocks={"gram": 1.0, "palette": 0.5}))
+        assert recipe.name == "efficientnet-lite0:gram:224:v1:gram=1,palette=0.5"
+        assert isinstance(recipe, EfficientNetLiteEmbedder) and recipe.dim == 820 + 512
+        with pytest.raises(ConfigError):
+            EfficientNetLiteEmbedder(blocks={"hue": 1.0})
+        with pytest.raises(ConfigError):
+            EfficientNetLiteEmbedder(blocks={"gram": 0.0})
 
     def test_clip_needs_a_model(self) -> None:
         with pytest.raises(ConfigError):
@@ -195,6 +206,17 @@ class TestEfficientNetLite:
 
     def test_empty_batch(self, gram_embedder: EfficientNetLiteEmbedder) -> None:
         assert gram_embedder.embed([]).shape == (0, gram_embedder.dim)
+        assert gram_embedder.embed_blocks([])["gram"].shape == (0, 820)
+
+    def test_vectors_are_the_weighted_blocks(self, gram_embedder: EfficientNetLiteEmbedder) -> None:
+        images = [disc((250, 200, 40)), shaded(), disc((40, 80, 250), (0, 0, 0))]
+        blocks = gram_embedder.embed_blocks(images)
+        for rows in blocks.values():
+            check_unit_rows(rows, 3, rows.shape[1])
+        expected = combine_blocks(blocks, BLOCK_WEIGHTS)
+        np.testing.assert_allclose(gram_embedder.embed(images), expected, atol=1e-6)
+        only_palette = EfficientNetLiteEmbedder(blocks={"palette": 1.0}).embed(images)
+        np.testing.assert_allclose(only_palette, blocks["palette"], atol=1e-6)
 
     def test_hidden_colour_under_transparency_does_not_count(
         self, gram_embedder: EfficientNetLiteEmbedder
