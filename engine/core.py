@@ -5,12 +5,13 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
 from engine.crowd import load_priors
-from engine.embedcache import QueryEmbeddingCache
+from engine.embedcache import QueryEmbeddingCache, Vector
 from engine.embedding import TextEmbedder
 from engine.incremental import BuildCosts, maintained, pending_since, update_snapshot
 from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
@@ -33,6 +34,7 @@ from engine.vectors import VectorIndex
 log = logging.getLogger(__name__)
 CLOSE_WAIT_S = 30.0  # a save of a large snapshot takes seconds; a torn one is only redone
 MAX_VOCABULARIES = 32  # spaces with packs of their own whose vocabularies stay built
+EMBEDDING_THREADS = 8
 POPULAR = 500  # popular stickers kept ranked: what one or two typed letters show
 
 
@@ -61,6 +63,8 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
+        # As many as searches that may run at once (the bots' worker threads, bench threads).
+        self._embedding = ThreadPoolExecutor(EMBEDDING_THREADS, "query-embedding")
         self.snapshots = SnapshotKeeper(
             self._build_snapshot, db.revision, cfg.sync_rebuild_s, self._estimate, self._maintain
         )
@@ -204,8 +208,13 @@ class Core:
 
         self.pages.drop_where(stale)
 
+    def embed_ahead(self, text: str) -> Future[Vector]:
+        """Start embedding a query (or fetching it from the cache) in the embedding threads."""
+        return self._embedding.submit(self.query_vectors.vector, text)
+
     def close(self) -> None:
         """Release the database and the writer lock (after a snapshot update or save under way)."""
+        self._embedding.shutdown(wait=False, cancel_futures=True)
         self.snapshots.wait_for_background(CLOSE_WAIT_S)
         self.db.dispose()
         if self.lock:

@@ -242,12 +242,16 @@ class SearchService:
     def _recall(self, snapshot: Snapshot, text: str, pool: int) -> list[Candidate]:
         core = self._core
         cfg = core.settings.search
-        lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
-        dense: list[tuple[int, float]] = []
         embedder = core.embedder
         weight = embedder.dense_weight if cfg.dense_weight is None else cfg.dense_weight
-        if cfg.dense and weight > 0 and core.dense_ready:
-            vector = core.query_vectors.vector(text)
+        wants_dense = cfg.dense and weight > 0 and core.dense_ready
+        # The query is embedded while BM25 runs: the model call releases the GIL, so a novel
+        # query costs the slower of the two rather than their sum.
+        ahead = core.embed_ahead(text) if wants_dense and cfg.embed_in_parallel else None
+        lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
+        dense: list[tuple[int, float]] = []
+        if wants_dense:
+            vector = ahead.result() if ahead else core.query_vectors.vector(text)
             floor = cfg.dense_min_similarity
             floor = embedder.min_similarity if floor is None else floor
             dense = [

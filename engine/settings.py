@@ -94,6 +94,7 @@ class SearchSettings(_Model):
     # a restart then loads it and applies what changed since, instead of rebuilding it all.
     save_index_min_stickers: int = Field(default=2000, ge=0)
     embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
+    embed_in_parallel: bool = True  # embed the query in a thread of its own while BM25 runs
     nsfw_threshold: float = 0.8
 
     @field_validator("field_weights", mode="before")

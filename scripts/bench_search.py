@@ -7,7 +7,8 @@ Usage (from the repository root):
 `--copies N` imports every dev sticker N times with one pixel changed (new content hashes), to
 measure a larger library (3 copies of the 3,870 dev stickers = 11,610). Each configuration runs
 every dev query once with the page cache cleared, then once more to time cached pages. Ratios are
-against BM25-only search in the same process.
+against BM25-only search in the same process; "hybrid, serial" embeds the query after BM25
+instead of beside it (`search.embed_in_parallel = false`).
 
 `--typing-stream` then replays every prefix of each dev query as it is typed (`h`, `ha`, `hap`,
 ...; one user per query, as Telegram sends an inline query at each pause) through hybrid search,
@@ -132,12 +133,14 @@ def main() -> None:
         for sticker in random.Random(0).sample(ids, 10):
             svc.users.record("bench:user", sticker, "sent")
         svc.crowd.update_profiles(["bench:user"])
-    for name, dense, user in [
-        ("bm25", False, "bench:anon"),
-        ("hybrid", True, "bench:anon"),
-        ("hybrid+profile", True, "bench:user"),
+    for name, dense, user, parallel in [
+        ("bm25", False, "bench:anon", True),
+        ("hybrid", True, "bench:anon", True),
+        ("hybrid, serial", True, "bench:anon", False),  # embedding after BM25, not beside it
+        ("hybrid+profile", True, "bench:user", True),
     ]:
-        settings = base.model_copy(update={"search": SearchSettings(dense=dense)})
+        search = SearchSettings(dense=dense, embed_in_parallel=parallel)
+        settings = base.model_copy(update={"search": search})
         with SearchService.open(settings) as svc:
             timed(svc, user, texts[:20])  # warm-up: model load, snapshot build
             svc.clear_page_cache()
