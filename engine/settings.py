@@ -139,7 +139,7 @@ class PersonalizationSettings(_Model):
     beta: float = 0.6  # weight of the style affinity
     pack_weight: float = 0.3  # weight of the pack affinity (share of the history in the pack)
     combine: Literal["tiered", "multiply"] = "tiered"
-    tier_gap: float = 0.12  # the personal signal reorders only scores this close (relative)
+    tier_gap: float = 0.06  # the personal signal reorders only scores this close (relative)
     style_space: Literal["content", "centred"] = "content"
     content_prior: float = Field(default=0.5, ge=0.0)  # shrinkage of the emoji means, in packs
     min_history: int = 3  # fewer stickers than this: global ranking
