@@ -141,11 +141,22 @@ def _styles(
 ) -> StyleMatrix:
     wanted = sorted(changes.style - removed)
     vectors = index.get(wanted) if index is not None and wanted else {}
-    if not vectors and not removed and not changes.stickers:
-        return previous.styles
+    if not vectors and not removed and not _relabelled(previous.meta, meta, changes.stickers):
+        return previous.styles  # a handle or NSFW change: nothing the style signals read
     # Emoji and packs too: the content space and pack affinity read them (new stickers, moves).
     emoji = {i: m.emoji for i, m in meta.items()}
     packs = {i: m.pack for i, m in meta.items()}
     if not vectors and not removed:
         return previous.styles.relabelled(emoji, packs)
     return previous.styles.updated(vectors, removed, emoji, packs)
+
+
+def _relabelled(
+    before: Mapping[int, StickerMeta], after: Mapping[int, StickerMeta], changed: set[int]
+) -> bool:
+    """Whether a changed sticker is new or has another emoji or pack than before."""
+    for i in changed:
+        old, new = before.get(i), after.get(i)
+        if new is not None and (old is None or (old.emoji, old.pack) != (new.emoji, new.pack)):
+            return True
+    return False

@@ -4,9 +4,8 @@ import asyncio
 import io
 import logging
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from engine import LibraryLockedError, Redactor
 from engine.annotate import AnnotationPipeline
 from engine.ingest import ImportItem
 from engine.service import SearchService
-from engine.settings import EngineSettings, SearchSettings, StorageSettings
 from tests.conftest import internals
 from tests.contract.test_personalize import ColourStyle
 from tests.fakes import discord_api as fake
@@ -140,15 +138,6 @@ def apng() -> bytes:
     out = io.BytesIO()
     frames[0].save(out, "PNG", save_all=True, append_images=frames[1:], duration=100)
     return out.getvalue()
-
-
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[SearchService]:
-    settings = EngineSettings(
-        storage=StorageSettings(data_dir=tmp_path), search=SearchSettings(dense=False)
-    )
-    with SearchService.open(settings) as service:
-        yield service
 
 
 BotFactory = Callable[..., Any]

@@ -6,9 +6,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import av
@@ -28,7 +27,6 @@ from engine.errors import ConfigError, InvalidInputError, LibraryLockedError, Mo
 from engine.ingest import ImportItem
 from engine.redaction import Redactor
 from engine.service import SearchService
-from engine.settings import EngineSettings, SearchSettings, StorageSettings
 from engine.types import SearchQuery
 from tests.fakes.telegram_api import ApiCall, ApiFailure, FakeBotApi, Updates
 
@@ -151,15 +149,6 @@ async def api() -> AsyncIterator[FakeBotApi]:
     await fake.start()
     yield fake
     await fake.stop()
-
-
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[SearchService]:
-    settings = EngineSettings(
-        storage=StorageSettings(data_dir=tmp_path), search=SearchSettings(dense=False)
-    )
-    with SearchService.open(settings) as service:
-        yield service
 
 
 BotFactory = Callable[..., Any]

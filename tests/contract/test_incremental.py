@@ -74,6 +74,10 @@ def assert_same(updated: Snapshot, full: Snapshot) -> None:
     assert updated.scoped == full.scoped
     assert updated.styles.ids == full.styles.ids
     np.testing.assert_allclose(updated.styles.vectors, full.styles.vectors, atol=1e-9)
+    # What pack affinity and the content space read: every sticker's pack, each vector's emoji.
+    assert dict(updated.styles.packs) == dict(full.styles.packs)
+    content = (updated.styles.space("content", 0.5), full.styles.space("content", 0.5))
+    np.testing.assert_allclose(*content, atol=1e-6)
     for text in QUERIES:
         got, want = updated.bm25.top(text, 1000), full.bm25.top(text, 1000)
         assert [i for i, _ in got] == [i for i, _ in want], text
