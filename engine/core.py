@@ -63,6 +63,10 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
+        # Dense neighbours of a settled query text at a revision: shared by users and keystrokes.
+        self._neighbours: TTLCache[list[tuple[int, float]]] = TTLCache(
+            cfg.embedding_cache_size, cfg.cache_ttl_s
+        )
         # As many as searches that may run at once (the bots' worker threads, bench threads).
         self._embedding = ThreadPoolExecutor(EMBEDDING_THREADS, "query-embedding")
         self.snapshots = SnapshotKeeper(
@@ -169,9 +173,17 @@ class Core:
         if not self.settings.search.dense:
             return 0
         docs = list(snapshot.documents.values())
-        return sync_text_vectors(
+        done = sync_text_vectors(
             self.db, docs, self.embedder, self.text_index, progress, self.control
         )
+        if done:  # new vectors change neighbour lists without a new revision
+            self.forget_rankings()
+        return done
+
+    def forget_rankings(self) -> None:
+        """Drop every cached page and neighbour list."""
+        self.pages.drop_where(lambda _key: True)
+        self._neighbours.drop_where(lambda _key: True)
 
     def pipeline(self, only: Sequence[str] | None = None) -> AnnotationPipeline:
         """The annotation pipeline over the selected stages (all configured ones by default)."""
@@ -207,6 +219,17 @@ class Core:
             return not empty_query_only or key[1] == ""
 
         self.pages.drop_where(stale)
+
+    def neighbours(self, snapshot: Snapshot, text: str, k: int) -> list[tuple[int, float]] | None:
+        """The text index's k nearest stickers to `text` at this snapshot, when looked up before."""
+        return self._neighbours.get((text, k, snapshot.revision))
+
+    def remember_neighbours(
+        self, snapshot: Snapshot, text: str, k: int, found: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """Keep a neighbour list for `neighbours`; returns it."""
+        self._neighbours.put((text, k, snapshot.revision), found)
+        return found
 
     def embed_ahead(self, text: str) -> Future[Vector]:
         """Start embedding a query (or fetching it from the cache) in the embedding threads."""

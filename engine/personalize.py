@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import KMeans
 from sqlalchemy import func, select
 
 from engine.imaging import unit_rows
@@ -217,6 +216,8 @@ def build_profile(
     ids, vectors = styles.rows([i for i, _ in weighted], cfg)
     if not ids:
         return Profile(tuple(weighted))
+    from sklearn.cluster import KMeans  # a second to import, for this rule alone
+
     k = max(1, min(cfg.kmeans_max_k, len(ids) // cfg.kmeans_items_per_cluster))
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
     centroids = unit_rows(km.cluster_centers_)

@@ -140,6 +140,11 @@ class FieldBM25:
             total += self._stand_in_scores(expansion)
         return total
 
+    def settled(self, text: str) -> str:
+        """The normalised query without a last word still being typed (for dense recall)."""
+        norm = normalize(text)
+        return self._expander.settled(norm) if self._expander else norm
+
     def _stand_in_scores(self, expansion: Expansion) -> Scores:
         stand_in = self._weighted(expansion.terms)
         if not stand_in.any():

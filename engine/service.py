@@ -32,6 +32,7 @@ from engine.storage import Database, sqlite_url
 from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
 from engine.text import is_fragment, normalize
+from engine.torchconf import want_threads
 from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
@@ -97,10 +98,7 @@ class SearchService:
                 lock.release()
             raise
         tm = settings.text_model
-        if tm.torch_threads:
-            import torch
-
-            torch.set_num_threads(tm.torch_threads)
+        want_threads(tm.torch_threads)
         embedder = embedder or make_text_embedder(tm)
         return cls(settings, db, index, embedder, lock, styles)
 
@@ -176,7 +174,7 @@ class SearchService:
 
     def clear_page_cache(self) -> None:
         """Drop every cached ranking, so that the next searches rank afresh (for benchmarks)."""
-        self._core.pages.drop_where(lambda _key: True)
+        self._core.forget_rankings()
 
     # --- search --------------------------------------------------------------------------
 
@@ -244,21 +242,28 @@ class SearchService:
         cfg = core.settings.search
         embedder = core.embedder
         weight = embedder.dense_weight if cfg.dense_weight is None else cfg.dense_weight
-        wants_dense = cfg.dense and weight > 0 and core.dense_ready
+        # While a word is being typed, the text model sees the words before it: `happy bi`
+        # embeds as `happy`, so the keystrokes of one word share one vector and one neighbour
+        # list (BM25 completes `bi`).
+        settled = snapshot.bm25.settled(text) if cfg.typing.prefix else text
+        wants_dense = cfg.dense and weight > 0 and core.dense_ready and bool(settled)
+        k = _dense_k(pool, core.pool_size())
+        known = core.neighbours(snapshot, settled, k) if wants_dense else None
         # The query is embedded while BM25 runs: the model call releases the GIL, so a novel
         # query costs the slower of the two rather than their sum.
-        ahead = core.embed_ahead(text) if wants_dense and cfg.embed_in_parallel else None
+        parallel = wants_dense and known is None and cfg.embed_in_parallel
+        ahead = core.embed_ahead(settled) if parallel else None
         lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
         if wants_dense:
-            vector = ahead.result() if ahead else core.query_vectors.vector(text)
+            if known is None:
+                vector = ahead.result() if ahead else core.query_vectors.vector(settled)
+                known = core.remember_neighbours(
+                    snapshot, settled, k, core.text_index.query(vector, k)
+                )
             floor = cfg.dense_min_similarity
             floor = embedder.min_similarity if floor is None else floor
-            dense = [
-                (i, s)
-                for i, s in core.text_index.query(vector, _dense_k(pool, core.pool_size()))
-                if s >= floor
-            ]
+            dense = [(i, s) for i, s in known if s >= floor]
         if cfg.fusion == "rrf":
             return fuse_rrf(lexical, dense, cfg.rrf_k)
         return fuse_weighted(lexical, dense, weight)

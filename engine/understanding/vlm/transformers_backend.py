@@ -11,6 +11,7 @@ from typing import Any
 from PIL import Image
 
 from engine.errors import ConfigError
+from engine.torchconf import torch_module
 from engine.understanding.vlm.images import to_rgb
 from engine.understanding.vlm.parse import to_annotation
 from engine.understanding.vlm.prompt import build_prompt, max_keywords_for, prompt_tag
@@ -141,6 +142,7 @@ class TransformersVlmAnnotator:
             return self._loaded
 
     def _load_now(self) -> _Loaded:
+        torch_module()
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         device = resolve_device(self._device)
