@@ -7,7 +7,8 @@ updated corpus scores exactly like one built from scratch. Merging folds segment
 """
 
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +19,8 @@ import numpy.typing as npt
 from engine.documents import StickerDocument
 from engine.segments import IndexKey, Segment, build_segment, merge_segments
 
+TERM_CACHE_BYTES = 32 * 2**20  # scored postings kept per corpus
+_NO_ROWS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 # bm25s' defaults (method "lucene"), which recall has always used.
 K1 = 1.5
 B = 0.75
@@ -96,8 +99,23 @@ class Corpus:
         total = sum(layer.live_lengths[index] for layer in self.layers)
         return total / self.size if self.size else 0.0
 
+    @cached_property
+    def _scored(self) -> "TermScoreCache":
+        return TermScoreCache(TERM_CACHE_BYTES)
+
     def term_scores(self, index: int, term: str) -> tuple[Rows, Values]:
-        """Global rows holding `term` in one index, and their BM25 scores (as bm25s computes)."""
+        """Global rows holding `term` in one index, and their BM25 scores (as bm25s computes).
+
+        Kept per corpus (it never changes): queries share their common words, and the keystrokes
+        of one query share all but the last.
+        """
+        cache = self._scored
+        found = cache.get((index, term))
+        if found is None:
+            found = cache.put((index, term), self._term_scores(index, term))
+        return found
+
+    def _term_scores(self, index: int, term: str) -> tuple[Rows, Values]:
         rows_parts, tf_parts, length_parts = [], [], []
         for layer, offset in zip(self.layers, self.offsets, strict=True):
             postings = layer.segment.postings[index]
@@ -110,7 +128,7 @@ class Corpus:
                 tf_parts.append(tf)
                 length_parts.append(postings.lengths[rows])
         if not rows_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return _NO_ROWS
         hits = np.concatenate(rows_parts)
         tf64 = np.concatenate(tf_parts).astype(np.float64)
         lengths = np.concatenate(length_parts).astype(np.float64)
@@ -119,7 +137,10 @@ class Corpus:
         # identical to the indexes this replaced.
         idf = np.float64(np.float32(math.log(1 + (n - df + 0.5) / (df + 0.5))))
         tfc = tf64 / (K1 * ((1 - B) + B * lengths / self._average_length(index)) + tf64)
-        return hits, (idf * tfc).astype(np.float32)
+        hits.flags.writeable = False  # shared by every search of this corpus
+        scores = (idf * tfc).astype(np.float32)
+        scores.flags.writeable = False
+        return hits, scores
 
     def changed(self, docs: Sequence[StickerDocument], removed: Iterable[int]) -> "Corpus":
         """The corpus with `docs` new or replaced and `removed` gone (removal wins)."""
@@ -159,3 +180,35 @@ class Corpus:
         for postings in self.layers[0].segment.postings:
             counts.update(postings.counts())
         return counts
+
+
+class TermScoreCache:
+    """Scored postings by (index, term), least recently used out past a byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._bytes = 0
+        self._data: OrderedDict[tuple[int, str], tuple[Rows, Values]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> tuple[Rows, Values] | None:
+        """The cached entry, marked as just used, or None."""
+        with self._lock:
+            found = self._data.get(key)
+            if found is not None:
+                self._data.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, str], value: tuple[Rows, Values]) -> tuple[Rows, Values]:
+        """Keep `value` (unless it alone exceeds the budget); returns it."""
+        size = value[0].nbytes + value[1].nbytes + 64
+        if size > self._budget:
+            return value
+        with self._lock:
+            if key not in self._data:
+                self._data[key] = value
+                self._bytes += size
+            while self._bytes > self._budget:
+                _, (rows, values) = self._data.popitem(last=False)
+                self._bytes -= rows.nbytes + values.nbytes + 64
+        return value

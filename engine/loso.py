@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from engine.evaluation import DevSet, EvalQuery, K, manifest_items, ndcg
 from engine.ingest import ImportItem

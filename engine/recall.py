@@ -165,6 +165,12 @@ class FieldBM25:
         """The k best-scoring (id, score) pairs with a positive score, best first, ties by id."""
         scores = self.scores(text)
         positive = np.flatnonzero(scores > 0)
+        if len(positive) > k > 0:
+            # Only the best k need sorting: keep every row scoring at least the k-th best
+            # (ties at the cut included, so ties still break by id) and sort those.
+            values = scores[positive]
+            cut = np.partition(values, len(values) - k)[len(values) - k]
+            positive = positive[values >= cut]
         order = positive[np.lexsort((self.ids[positive], -scores[positive]))][:k]
         return [(int(self.ids[j]), float(scores[j])) for j in order]
 

@@ -32,7 +32,7 @@ from engine.storage import Database, sqlite_url
 from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
 from engine.text import is_fragment, normalize
-from engine.torchconf import want_threads
+from engine.threads import single_threaded_blas, want_threads
 from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
@@ -99,6 +99,7 @@ class SearchService:
             raise
         tm = settings.text_model
         want_threads(tm.torch_threads)
+        single_threaded_blas()
         embedder = embedder or make_text_embedder(tm)
         return cls(settings, db, index, embedder, lock, styles)
 

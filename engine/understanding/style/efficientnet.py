@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine.errors import ConfigError
 from engine.imaging import unit_rows
-from engine.torchconf import torch_module
+from engine.threads import torch_module
 from engine.understanding.style.handcrafted import (
     HANDCRAFTED,
     HANDCRAFTED_DIMS,

@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from engine.errors import ConfigError
-from engine.torchconf import torch_module
+from engine.threads import torch_module
 from engine.understanding.vlm.images import to_rgb
 from engine.understanding.vlm.parse import to_annotation
 from engine.understanding.vlm.prompt import build_prompt, max_keywords_for, prompt_tag
