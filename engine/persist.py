@@ -101,7 +101,7 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
         i: StickerDocument(i, dict(zip(FIELDS, row[:-1], strict=True)), row[-1])
         for i, row in zip(doc_ids, _rows(data, "doc", len(FIELDS) + 1), strict=True)
     }
-    meta = {int(row[0]): _meta(row) for row in _rows(data, "meta", len(META_FIELDS))}
+    meta = {m.id: m for m in map(_meta, _rows(data, "meta", len(META_FIELDS)))}
     style_ids = data["style_ids"].tolist()
     packs = {i: m.pack for i, m in meta.items()}
     emoji = [meta[i].emoji if i in meta else "" for i in style_ids]
@@ -111,10 +111,12 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
     return Snapshot(revision, documents, meta, bm25, {}, styles, scoped_counts(meta.values()))
 
 
+_ID, _NSFW = META_FIELDS.index("id"), META_FIELDS.index("nsfw")
+
+
 def _meta(row: list[Any]) -> StickerMeta:
-    values = dict(zip(META_FIELDS, row, strict=True))
-    values["id"], values["nsfw"] = int(values["id"]), values["nsfw"] == "1"
-    return StickerMeta(**values)
+    row[_ID], row[_NSFW] = int(row[_ID]), row[_NSFW] == "1"
+    return StickerMeta(*row)  # positional: a restart builds one per sticker
 
 
 def _segment_arrays(segment: Segment) -> dict[str, npt.NDArray[Any]]:
@@ -169,6 +171,8 @@ def _text(value: Any) -> str:
 
 
 def _rows(data: Any, prefix: str, width: int) -> list[list[Any]]:
-    table = _strings(data[f"{prefix}_strings"])
-    codes = data[f"{prefix}_codes"].reshape(-1, width).tolist()
-    return [[None if c < 0 else table[c] for c in row] for row in codes]
+    # One fancy index over an object array: code -1 (None) reads the extra last entry.
+    table = np.array([*_strings(data[f"{prefix}_strings"]), None], dtype=object)
+    codes = data[f"{prefix}_codes"].reshape(-1, width)
+    rows: list[list[Any]] = table[np.where(codes < 0, len(table) - 1, codes)].tolist()
+    return rows
