@@ -102,3 +102,33 @@ def test_through_the_facade_a_change_shows_once_rebuilt(tmp_path: Path) -> None:
         assert hit.telegram_file_id == "file-1"
     finally:
         svc.close()
+
+
+def test_a_replaced_snapshot_is_freed_though_snapshots_are_frozen_out_of_gc(
+    tmp_path: Path,
+) -> None:
+    """Snapshots are left out of the cyclic collector: each must be acyclic, freed by refcount."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from engine.ingest import ImportItem
+    from tests.conftest import encode
+
+    with lexical_library(tmp_path, ["😀", "🐱", "😢"]) as svc:
+        core = internals(svc)
+        svc.search(SearchQuery("u:1", "cat"))
+        old = weakref.ref(core.snapshot())
+        frozen = gc.get_freeze_count()
+        gc.disable()  # only reference counting may free it
+        try:
+            png = encode(Image.new("RGBA", (9, 9), (1, 2, 3, 255)), "PNG")
+            svc.library.import_items([ImportItem("new.png", lambda: png, emoji="🐶")], "q")
+            svc.search(SearchQuery("u:1", "dog"))
+            core.snapshots.wait_for_background(10)
+            assert core.snapshot() is not old()
+            assert old() is None
+        finally:
+            gc.enable()
+        assert gc.get_freeze_count() >= frozen
