@@ -1,7 +1,9 @@
 """`stickerbot bench`: search latency, memory and quality at scale, against a pg_trgm peer."""
 
 import json
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -17,6 +19,10 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 100:
         raise click.BadParameter("each size must be at least 100 stickers")
     return sizes
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: the throwaway PostgreSQL cluster is removed
 
 
 @click.command()
@@ -45,6 +51,7 @@ def bench(
     json_out: Path | None,
 ) -> None:
     """Build synthetic libraries and measure search at each size (your library is not touched)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     opts = BenchOptions(
         sizes=_sizes(sizes),
         work_dir=work_dir,

@@ -47,3 +47,36 @@ def test_bench_runs_end_to_end_with_the_peer(
     assert "300 p99 during import <= 2x idle" in names
     assert all(t["status"] in ("pass", "miss", "n/a") for t in result["targets"])
     assert "novel p50" in table and "peer R@10" in table
+
+
+def test_sigterm_stops_the_bench_and_removes_its_postgresql_cluster(tmp_path: Path) -> None:
+    import glob
+    import signal
+    import subprocess
+    import time
+
+    from engine.pgserver import server_binaries
+
+    if server_binaries() is None:
+        pytest.skip("PostgreSQL is not installed")
+    config = tmp_path / "config.toml"
+    config.write_text(LEXICAL_ONLY, encoding="utf-8")
+    before = set(glob.glob("/tmp/stickerbot-pg-*"))
+    args = [
+        sys.executable, "-c", "from bot.cli import main; main()", "--config", str(config),
+        "--data-dir", str(tmp_path / "lib"), "bench", "--sizes", "300000",
+        "--work-dir", str(tmp_path / "work"), "--annotate-sample", "0",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # "size 300,000: building": the cluster is up
+        assert "building" in line, line
+        assert set(glob.glob("/tmp/stickerbot-pg-*")) - before
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proc.wait(timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        proc.kill()
+    assert set(glob.glob("/tmp/stickerbot-pg-*")) == before
