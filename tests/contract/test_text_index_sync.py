@@ -160,3 +160,16 @@ def test_typing_embeds_each_finished_word_once(data_dir: Path) -> None:
         # A finished word the vocabulary lacks (a typo, a name) is embedded as typed.
         svc.search(SearchQuery("u:typist", "cryign", limit=10))
         assert embedder.queried == ["cryign"]
+
+
+def test_after_a_whole_sync_a_refresh_embeds_just_the_changed_documents(data_dir: Path) -> None:
+    embedder = HashEmbedder("A", 8)
+    with SearchService.open(_settings(data_dir), embedder) as svc:
+        assert svc.library.refresh() == 0  # the whole library checked once: all current
+        sticker = internals(svc).snapshot().documents[min(internals(svc).snapshot().documents)]
+        for user in ("a", "b", "c"):
+            svc.users.record(user, sticker.sticker_id, "chosen", "zonked")
+        assert svc.crowd.update_history_queries() == 1  # a learned query joins its dense text
+        assert svc.library.refresh() == 1
+        assert len(embedder.embedded) == 1 and "zonked" in embedder.embedded[0]
+        assert svc.library.refresh() == 0
