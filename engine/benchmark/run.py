@@ -137,6 +137,8 @@ def run_ours(svc: SearchService, corpus: Corpus, s: Streams, say: Say) -> dict[s
     out["typing"] = {
         **measure.latency(times),
         "embedding_cache_hit_rate": round((cache.hits - hits) / looked, 3),
+        # Keystrokes inside a word reuse the settled words' neighbour list and embed nothing.
+        "model_calls_per_search": round((cache.misses - misses) / max(len(times), 1), 3),
     }
     say(f"  typing: {_brief(out['typing'])}")
     out["concurrent8"] = measure.threaded(search, s.concurrent, 8)

@@ -35,6 +35,7 @@ def test_bench_runs_end_to_end_with_the_peer(
         lat = r[stream]
         assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"] < 60_000, stream
     assert r["novel"]["n"] == 20 and r["typing"]["n"] > 20
+    assert r["typing"]["model_calls_per_search"] == 0  # dense off: no model call at all
     assert 0 < r["novel"]["recall@10"] <= 1 and 0 < r["novel"]["ndcg@10"] <= 1
     peer = r["peer"]
     assert peer["tag_rows"] > 300 and 0 < peer["novel"]["p50_ms"] <= peer["novel"]["max_ms"]
