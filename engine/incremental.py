@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from engine.changes import Pending, pending
 from engine.crowd import load_priors
 from engine.index import (
+    PackOf,
     Snapshot,
     StickerMeta,
     annotation_fields,
@@ -141,14 +142,15 @@ def _styles(
 ) -> StyleMatrix:
     wanted = sorted(changes.style - removed)
     vectors = index.get(wanted) if index is not None and wanted else {}
-    if not vectors and not removed and not _relabelled(previous.meta, meta, changes.stickers):
-        return previous.styles  # a handle or NSFW change: nothing the style signals read
-    # Emoji and packs too: the content space and pack affinity read them (new stickers, moves).
-    emoji = {i: m.emoji for i, m in meta.items()}
-    packs = {i: m.pack for i, m in meta.items()}
+    packs = PackOf(meta)  # pack affinity reads every sticker's pack, vectors or not
     if not vectors and not removed:
-        return previous.styles.relabelled(emoji, packs)
-    return previous.styles.updated(vectors, removed, emoji, packs)
+        styled = {i for i in changes.stickers if i in previous.styles}
+        if _relabelled(previous.meta, meta, styled):  # the content space reads their labels
+            return previous.styles.relabelled({i: m.emoji for i, m in meta.items()}, packs)
+        # New stickers (no style vector before the style stage) or handle changes: the spaces
+        # stay as they are, only the pack lookup sees the new metadata.
+        return previous.styles.with_packs(packs)
+    return previous.styles.updated(vectors, removed, {i: m.emoji for i, m in meta.items()}, packs)
 
 
 def _relabelled(

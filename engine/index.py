@@ -2,7 +2,7 @@
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,12 +156,28 @@ def load_snapshot(
     return Snapshot(revision, docs, meta, bm25, priors, styles, scoped_counts(meta.values()))
 
 
+class PackOf(Mapping[int, str]):
+    """Sticker id -> pack, read through the snapshot's metadata (no copy per change)."""
+
+    def __init__(self, meta: Mapping[int, StickerMeta]) -> None:
+        self._meta = meta
+
+    def __getitem__(self, sticker_id: int) -> str:
+        return self._meta[sticker_id].pack
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._meta)
+
+    def __len__(self) -> int:
+        return len(self._meta)
+
+
 def style_matrix(index: VectorIndex | None, meta: Mapping[int, StickerMeta]) -> StyleMatrix:
     """The style embeddings of the stickers that have one, with every sticker's emoji and pack."""
     ids = list(meta)
     vectors = index.get(ids) if index is not None and ids else {}
     found = [i for i in ids if i in vectors]
-    packs = {i: m.pack for i, m in meta.items()}
+    packs = PackOf(meta)
     if not found:
         return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
     emoji = [meta[i].emoji for i in found]

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
-from engine.index import Snapshot, StickerMeta, scoped_counts
+from engine.index import PackOf, Snapshot, StickerMeta, scoped_counts
 from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25, index_keys
 from engine.segments import Postings, Segment
@@ -103,7 +103,7 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
     }
     meta = {m.id: m for m in map(_meta, _rows(data, "meta", len(META_FIELDS)))}
     style_ids = data["style_ids"].tolist()
-    packs = {i: m.pack for i, m in meta.items()}
+    packs = PackOf(meta)
     emoji = [meta[i].emoji if i in meta else "" for i in style_ids]
     styles = StyleMatrix(style_ids, data["style_raw"], emoji=emoji, packs=packs)
     if not len(styles):

@@ -135,3 +135,52 @@ def test_nearest_averages_a_short_history_whole() -> None:
     assert style_scores(profile, candidates, styles, nearest) == pytest.approx(expected)
     halved = nearest.model_copy(update={"nearest_min": 1})
     assert style_scores(profile, candidates, styles, halved) == pytest.approx([1.0, 0.5])
+
+
+def _content_means_by_loop(
+    x: np.ndarray, emoji: list[str], packs: list[str], prior: float
+) -> np.ndarray:
+    """The definition, group by group (the engine computes it with sparse products)."""
+    from collections import defaultdict
+
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for n, (e, p) in enumerate(zip(emoji, packs, strict=True)):
+        if e:
+            groups[e][p].append(n)
+    means = np.zeros_like(x)
+    for by_pack in groups.values():
+        if len(by_pack) < 2:
+            continue
+        pack_means = {p: x[rows].mean(axis=0) for p, rows in by_pack.items()}
+        total = np.sum(list(pack_means.values()), axis=0)
+        for p, rows in by_pack.items():
+            means[rows] = (total - pack_means[p]) / (len(by_pack) - 1 + prior)
+    return means
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_content_means_equal_their_definition(seed: int) -> None:
+    from engine.personalize import content_means
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    x = rng.normal(size=(n, 12)).astype(np.float32)
+    emoji = [["", "a", "b", "c", "d"][k] for k in rng.integers(0, 5, n)]
+    packs = [f"p{k}" for k in rng.integers(0, 7, n)]
+    emoji[0], packs[0] = "only-one-pack", "p0"  # an emoji one pack alone has stays as is
+    for prior in (0.0, 0.5, 3.0):
+        expected = _content_means_by_loop(x, emoji, packs, prior)
+        np.testing.assert_allclose(content_means(x, emoji, packs, prior), expected, atol=1e-5)
+    assert not content_means(x, emoji, packs, 0.5)[0].any()
+    assert content_means(x[:0], [], [], 0.5).shape == (0, 12)
+
+
+def test_a_new_pack_lookup_keeps_the_computed_spaces() -> None:
+    rng = np.random.default_rng(3)
+    styles = StyleMatrix([1, 2, 3], rng.normal(size=(3, 4)), emoji=["a", "a", "b"],
+                         packs={1: "p", 2: "q", 3: "q"})  # fmt: skip
+    content = styles.space("content", 0.5)
+    grown = styles.with_packs({1: "p", 2: "q", 3: "q", 4: "new"})  # sticker 4: no vector yet
+    assert grown.space("content", 0.5) is content  # not recomputed
+    assert grown.packs[4] == "new" and 4 not in grown and 1 in grown
+    assert 4 not in styles.packs
