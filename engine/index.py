@@ -189,6 +189,9 @@ def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:
     return Counter(m.space for m in meta if m.space is not None)
 
 
+FEW_DOCUMENTS = 10_000  # up to this many, stale_documents reads only their rows
+
+
 def index_hash(doc: StickerDocument, identity: str) -> str:
     """What a document's vector depends on: its dense text and the embedder that read it."""
     return hashlib.sha256(f"{identity}\n{doc.dense_text()}".encode()).hexdigest()[:32]
@@ -198,8 +201,16 @@ def stale_documents(
     db: Database, docs: Sequence[StickerDocument], identity: str
 ) -> list[StickerDocument]:
     """Documents whose dense text or embedder changed since they were last embedded."""
+    hashes = select(Sticker.id, Sticker.text_index_hash)
     with db.session() as s:
-        indexed = dict(s.execute(select(Sticker.id, Sticker.text_index_hash)).all())
+        if len(docs) > FEW_DOCUMENTS:
+            indexed = dict(s.execute(hashes).all())
+        else:  # an import's or a batch's few: not the whole table's hashes
+            ids = [d.sticker_id for d in docs]
+            indexed = {}
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = ids[start : start + IN_CHUNK]
+                indexed.update(s.execute(hashes.where(Sticker.id.in_(chunk))).all())
     return [d for d in docs if indexed.get(d.sticker_id) != index_hash(d, identity)]
 
 

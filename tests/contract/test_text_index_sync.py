@@ -173,3 +173,20 @@ def test_after_a_whole_sync_a_refresh_embeds_just_the_changed_documents(data_dir
         assert svc.library.refresh() == 1
         assert len(embedder.embedded) == 1 and "zonked" in embedder.embedded[0]
         assert svc.library.refresh() == 0
+
+
+def test_stale_documents_read_the_same_through_either_query(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SearchService.open(_settings(data_dir), HashEmbedder("A", 8)) as svc:
+        core = internals(svc)
+        docs = list(core.snapshot().documents.values())
+        ids = lambda found: sorted(d.sticker_id for d in found)  # noqa: E731
+        for identity in ("A", "B"):  # current hashes, then a model none were made with
+            few = ids(index_module.stale_documents(core.db, docs, f"st:{identity}"))
+            monkeypatch.setattr(index_module, "FEW_DOCUMENTS", 0)  # the whole table's hashes
+            every = ids(index_module.stale_documents(core.db, docs, f"st:{identity}"))
+            monkeypatch.undo()
+            assert few == every
+        assert ids(index_module.stale_documents(core.db, docs, "B")) == ids(docs)
+        assert index_module.stale_documents(core.db, docs, core.embedder.identity) == []
