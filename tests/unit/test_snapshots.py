@@ -131,4 +131,4 @@ def test_a_replaced_snapshot_is_freed_though_snapshots_are_frozen_out_of_gc(
             assert old() is None
         finally:
             gc.enable()
-        assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() > frozen  # the new snapshot was frozen
