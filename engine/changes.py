@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.documents import FIELDS
@@ -113,12 +113,14 @@ def pending(s: Session, since: int) -> Pending:
         full=(state.rebuild_revision or 0) > since if state else True,
         utility=(state.utility_revision or 0) > since if state else True,
     )
-    columns = (Sticker.id, Sticker.text_revision, Sticker.meta_revision, Sticker.style_revision)
-    newer = or_(*(c > since for c in columns[1:]))
-    for sticker_id, text, meta, style in s.execute(select(*columns).where(newer)):
-        for revision, kind in ((text, out.text), (meta, out.meta), (style, out.style)):
-            if (revision or 0) > since:
-                kind.add(int(sticker_id))
+    # One range read per marker: each uses its own index, where an OR of the three made both
+    # SQLite and PostgreSQL scan every sticker (38 ms at 100k, twice per import).
+    for column, kind in (
+        (Sticker.text_revision, out.text),
+        (Sticker.meta_revision, out.meta),
+        (Sticker.style_revision, out.style),
+    ):
+        kind.update(int(i) for i in s.scalars(select(Sticker.id).where(column > since)))
     gone = select(RemovedSticker.sticker_id).where(RemovedSticker.revision > since)
     removed = {int(i) for i in s.scalars(gone)}
     # SQLite may hand a removed sticker's id to a new one: a live row with that id is new.
