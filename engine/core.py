@@ -107,11 +107,6 @@ class Core:
         # Until the index job adopts a newly configured model, the index holds another model's
         # vectors: comparing them with this model's queries means nothing.
         self.dense_ready = indexed_model(self.db) == self.embedder.identity
-        # The style space personalization reads is computed here, by the writer or the
-        # background update, not by the first personalized search after a change (1 s at 100k).
-        personal = cfg.personalization
-        if personal.rule != "none" and len(snapshot.styles):
-            snapshot.styles.space(personal.style_space, personal.content_prior)
         return snapshot
 
     def popular(self, snapshot: Snapshot) -> list[int]:

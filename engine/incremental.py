@@ -22,10 +22,10 @@ from engine.index import (
     sticker_rows,
 )
 from engine.lexicon import Lexicon
-from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
+from engine.styles import StyleMatrix
 from engine.vectors import VectorIndex
 
 # Merge policy: the delta joins the base once it outgrows a tenth of it (and MERGE_MIN_DOCS);
@@ -143,22 +143,27 @@ def _styles(
     wanted = sorted(changes.style - removed)
     vectors = index.get(wanted) if index is not None and wanted else {}
     packs = PackOf(meta)  # pack affinity reads every sticker's pack, vectors or not
-    if not vectors and not removed:
-        styled = {i for i in changes.stickers if i in previous.styles}
-        if _relabelled(previous.meta, meta, styled):  # the content space reads their labels
-            return previous.styles.relabelled({i: m.emoji for i, m in meta.items()}, packs)
-        # New stickers (no style vector before the style stage) or handle changes: the spaces
-        # stay as they are, only the pack lookup sees the new metadata.
+    styled = [i for i in changes.stickers if i in previous.styles]
+    # The content space groups rows by emoji and pack: a styled sticker that moved is relabelled.
+    labels = {
+        i: (meta[i].emoji, meta[i].pack)
+        for i in (*vectors, *_relabelled(previous.meta, meta, styled))
+        if i in meta
+    }
+    if not (vectors or removed or labels):
+        # New stickers without a style vector yet, or handle changes: only the pack lookup sees
+        # the new metadata.
         return previous.styles.with_packs(packs)
-    return previous.styles.updated(vectors, removed, {i: m.emoji for i, m in meta.items()}, packs)
+    return previous.styles.changed(vectors, removed, labels, packs)
 
 
 def _relabelled(
-    before: Mapping[int, StickerMeta], after: Mapping[int, StickerMeta], changed: set[int]
-) -> bool:
-    """Whether a changed sticker is new or has another emoji or pack than before."""
+    before: Mapping[int, StickerMeta], after: Mapping[int, StickerMeta], changed: list[int]
+) -> list[int]:
+    """The changed stickers that have another emoji or pack than before."""
+    moved = []
     for i in changed:
         old, new = before.get(i), after.get(i)
         if new is not None and (old is None or (old.emoji, old.pack) != (new.emoji, new.pack)):
-            return True
-    return False
+            moved.append(i)
+    return moved

@@ -16,11 +16,11 @@ from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.lexicon import Lexicon
-from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25
 from engine.schema import Annotation, LibraryState, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
+from engine.styles import StyleMatrix
 from engine.types import StickerHit
 from engine.vectors import VectorIndex
 

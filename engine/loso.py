@@ -24,11 +24,12 @@ from threadpoolctl import threadpool_limits
 
 from engine.evaluation import DevSet, EvalQuery, K, manifest_items, ndcg
 from engine.ingest import ImportItem
-from engine.personalize import HistoryItem, StyleMatrix, build_profile, personalize
+from engine.personalize import HistoryItem, build_profile, personalize
 from engine.recall import Candidate
 from engine.service import SearchService
 from engine.settings import PersonalizationSettings
 from engine.simulation import catalog, eval_queries, split_emoji
+from engine.styles import StyleMatrix
 from engine.types import SearchQuery
 from engine.understanding.style import make_style_embedder
 from engine.understanding.style.efficientnet import (
@@ -340,6 +341,8 @@ class Scorer:
         ]
         if variant is not None:
             styles = self.matrix(variant.blocks, setting.styles)
+            # Kept whole: thousands of rankings read the same small library's rows.
+            styles.space(variant.cfg.style_space, variant.cfg.content_prior)
             items = [HistoryItem(i, 1, USED_AT) for i in user.history]
             profile = build_profile(items, styles, variant.cfg)
             lists = [personalize(ranked, profile, styles, variant.cfg) for ranked in lists]

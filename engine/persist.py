@@ -23,10 +23,10 @@ import scipy.sparse as sp
 from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
 from engine.index import PackOf, Snapshot, StickerMeta, scoped_counts
-from engine.personalize import StyleMatrix
 from engine.recall import FieldBM25, index_keys
 from engine.segments import Postings, Segment
 from engine.settings import SearchSettings
+from engine.styles import StyleMatrix
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump whenever tokenisation, documents or this layout change

@@ -13,17 +13,14 @@ scores are within `tier_gap` of each other, so it never lifts a clearly less rel
 above a more relevant one; `multiply` is PerSRV's `score * (1 + beta * signal)` over the head.
 """
 
-import copy
 import math
-import threading
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from sqlalchemy import func, select
 
 from engine.imaging import unit_rows
@@ -31,6 +28,7 @@ from engine.recall import Candidate
 from engine.schema import Interaction, UserProfile, utcnow
 from engine.settings import PersonalizationSettings
 from engine.storage import Database
+from engine.styles import StyleMatrix
 
 Matrix = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float64]
@@ -52,158 +50,6 @@ class Profile:
     history: tuple[tuple[int, float], ...]  # (sticker id, weight)
     centroids: tuple[tuple[float, ...], ...] = ()
     radii: tuple[float, ...] = ()
-
-
-def emoji_key(emoji: str) -> str:
-    """A sticker's emoji as a content group: variation selectors do not change what is drawn."""
-    return emoji.replace("\ufe0f", "").strip()
-
-
-class StyleMatrix:
-    """Style embeddings of the library by sticker id, and the pack of every sticker.
-
-    `emoji` (one per vector) lets the content space subtract what stickers with the same emoji
-    share; `packs` (sticker id -> pack, vectors or not) feeds pack affinity. With `centre=False`
-    every space is the raw vectors (for tests and measurements of raw features).
-    """
-
-    def __init__(
-        self,
-        ids: Sequence[int],
-        vectors: Matrix,
-        centre: bool = True,
-        emoji: Sequence[str] | None = None,
-        packs: Mapping[int, str] | None = None,
-    ) -> None:
-        self._row = {int(i): n for n, i in enumerate(ids)}
-        self.raw = np.asarray(vectors, dtype=np.float32)  # an update centres afresh from these
-        self._centre = centre and len(ids) > 1
-        self._keep_centre = centre
-        self.ids = [int(i) for i in ids]
-        self.mean = (
-            self.raw.mean(axis=0)
-            if self._centre
-            else np.zeros(self.raw.shape[1:], dtype=np.float32)
-        )
-        self._emoji = [emoji_key(e) for e in emoji] if emoji is not None else None
-        self.packs: Mapping[int, str] = packs or {}
-        self._spaces: dict[tuple[str, float], Matrix] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def vectors(self) -> Matrix:
-        """The library-mean-centred unit vectors, in id order of construction."""
-        return self.space("centred", 0.0)
-
-    def project(self, vector: Matrix) -> Matrix:
-        """A raw style vector in the centred space: centred like the library, unit length."""
-        return unit_rows(np.asarray(vector, dtype=np.float32) - self.mean)
-
-    def space(self, name: str, prior: float) -> Matrix:
-        """Unit vectors of the named space ("centred" or "content"), computed once per space."""
-        key = (name, prior) if self._centre and name == "content" and self._emoji else ("c", 0.0)
-        with self._lock:
-            if key not in self._spaces:
-                self._spaces[key] = self._compute(key[0] == "content", prior)
-            return self._spaces[key]
-
-    def _compute(self, content: bool, prior: float) -> Matrix:
-        if not self._centre:
-            return unit_rows(self.raw)
-        # Cosines between raw style features are all high (every sticker shares the library's
-        # look); subtracting the library mean leaves what sets a style apart.
-        x = self.raw - self.mean
-        if content and self._emoji is not None:
-            x = x - content_means(x, self._emoji, self._pack_list(), prior)
-        return unit_rows(x)
-
-    def _pack_list(self) -> list[str]:
-        return [self.packs.get(i, "") for i in self.ids]
-
-    def rows(
-        self, ids: Sequence[int], cfg: PersonalizationSettings | None = None
-    ) -> tuple[list[int], Matrix]:
-        """The ids that have an embedding, and their vectors in the configured space."""
-        matrix = self.space(cfg.style_space, cfg.content_prior) if cfg else self.vectors
-        found = [i for i in ids if i in self._row]
-        return found, matrix[[self._row[i] for i in found]]
-
-    def __len__(self) -> int:
-        return len(self._row)
-
-    def __contains__(self, sticker_id: object) -> bool:
-        return sticker_id in self._row
-
-    def with_packs(self, packs: Mapping[int, str]) -> "StyleMatrix":
-        """The same vectors and spaces, with another pack lookup (the same packs for its rows)."""
-        other = copy.copy(self)
-        other.packs = packs
-        other._spaces = dict(self._spaces)
-        other._lock = threading.Lock()
-        return other
-
-    def relabelled(self, emoji: Mapping[int, str], packs: Mapping[int, str]) -> "StyleMatrix":
-        """The same vectors with the library's current emoji and packs (new stickers, moves)."""
-        other = copy.copy(self)
-        other._emoji = [emoji_key(emoji.get(i, "")) for i in self.ids]
-        other.packs = packs
-        # Only the content space reads emoji and packs: the centred one stays valid.
-        other._spaces = {k: v for k, v in self._spaces.items() if k[0] != "content"}
-        other._lock = threading.Lock()
-        return other
-
-    def updated(
-        self,
-        vectors: Mapping[int, Matrix],
-        removed: Collection[int],
-        emoji: Mapping[int, str],
-        packs: Mapping[int, str],
-    ) -> "StyleMatrix":
-        """These embeddings with `vectors` set and `removed` dropped, rows in id order.
-
-        `emoji` and `packs` describe the library as it is now (every sticker, vectors or not).
-        """
-        rows = {i: self.raw[n] for i, n in self._row.items() if i not in removed}
-        rows.update((int(i), np.asarray(v, dtype=np.float32)) for i, v in vectors.items())
-        ids = sorted(rows)
-        if not ids:
-            return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), self._keep_centre, [], packs)
-        labels = [emoji.get(i, "") for i in ids]
-        matrix = np.stack([rows[i] for i in ids])
-        return StyleMatrix(ids, matrix, self._keep_centre, labels, packs)
-
-
-def content_means(
-    x: npt.NDArray[np.float32], emoji: Sequence[str], packs: Sequence[str], prior: float
-) -> npt.NDArray[np.float32]:
-    """Per row, what other packs' stickers with its emoji share (the drawing, not the artist).
-
-    The mean over the other packs of each pack's mean, shrunk towards zero by `prior` packs. A
-    sticker's own pack never counts: in a real library a pack is one artist, so only other packs
-    say what the emoji looks like whoever draws it; an emoji that one pack alone has stays as is.
-    """
-    # Grouped sums as sparse products (row -> (emoji, pack) group -> emoji): the per-group
-    # Python loop this replaced took 2.6 s at 100k stickers, in the first search after a change.
-    n = len(emoji)
-    if n == 0:
-        return np.zeros_like(x)
-    e_names, e_code = np.unique(np.asarray(emoji, dtype=object), return_inverse=True)
-    _, p_code = np.unique(np.asarray(packs, dtype=object), return_inverse=True)
-    keys, group = np.unique(e_code * (int(p_code.max()) + 1) + p_code, return_inverse=True)
-    group_emoji = keys // (int(p_code.max()) + 1)
-    rows = sp.csr_array((np.ones(n, dtype=np.float32), (group, np.arange(n))), (len(keys), n))
-    pack_means = (rows @ x) / np.bincount(group)[:, None].astype(np.float32)
-    packs_of = np.bincount(group_emoji, minlength=len(e_names))
-    by_emoji = sp.csr_array(
-        (np.ones(len(keys), dtype=np.float32), (group_emoji, np.arange(len(keys)))),
-        (len(e_names), len(keys)),
-    )
-    # Per (emoji, pack) group first, then one gather: groups are far fewer than rows.
-    valid = (packs_of[group_emoji] >= 2) & (e_names[group_emoji] != "")
-    others = (by_emoji @ pack_means)[group_emoji] - pack_means
-    others /= np.where(valid, packs_of[group_emoji] - 1 + prior, 1.0).astype(np.float32)[:, None]
-    others[~valid] = 0.0
-    return np.asarray(others[group], dtype=x.dtype)
 
 
 def history_weights(

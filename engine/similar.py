@@ -17,10 +17,10 @@ from engine.errors import InvalidInputError
 from engine.imaging import shrink_to_fit
 from engine.index import Snapshot
 from engine.media import PREVIEW_MAX_SIDE, content_hash, decode_media
-from engine.personalize import StyleMatrix
 from engine.recall import Candidate, fuse_weighted
 from engine.schema import Sticker
 from engine.storage import Database
+from engine.styles import StyleMatrix
 from engine.types import MAX_PAGE, MAX_QUERY_CHARS, SimilarQuery
 
 STYLE_WEIGHT = 0.6  # "looks alike" is mostly style; content keeps a cat a cat
@@ -75,9 +75,9 @@ def style_neighbours(styles: StyleMatrix, vector: Vector) -> list[tuple[int, flo
     """(id, cosine) of every sticker with a style embedding, above the library average."""
     if not len(styles):
         return []
-    sims = styles.vectors @ vector.reshape(-1)
+    ids, sims = styles.similarities(vector)
     keep = np.flatnonzero(sims > MIN_STYLE_COSINE)
-    return [(styles.ids[j], float(sims[j])) for j in keep]
+    return [(int(ids[j]), float(sims[j])) for j in keep]
 
 
 def anchor_style(styles: StyleMatrix, sticker_id: int | None) -> Vector | None:

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.personalize import HistoryItem, Profile, StyleMatrix, build_profile, personalize
+from engine.personalize import HistoryItem, Profile, build_profile, personalize
 from engine.recall import Candidate
 from engine.settings import PersonalizationSettings
+from engine.styles import StyleMatrix
 from engine.understanding.style import EfficientNetLiteEmbedder, StyleEmbedder, StyleVectors
 
 HISTORY_SIZES = (3, 10, 30)

@@ -25,9 +25,10 @@ from engine.documents import build_document
 from engine.embedding import TextEmbedder
 from engine.index import adopt_embedder, annotation_fields, index_hash
 from engine.lexicon import Lexicon
-from engine.personalize import StyleMatrix, build_profile, load_history, save_profile
+from engine.personalize import build_profile, load_history, save_profile
 from engine.schema import Annotation, Interaction, Pack, Sticker
 from engine.storage import Database
+from engine.styles import StyleMatrix
 
 ROWS = 5000  # rows per executemany
 VECTORS = 4000  # vectors per Chroma upsert (under its max batch size)

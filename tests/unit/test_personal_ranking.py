@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.personalize import Profile, StyleMatrix, pack_affinity, personalize, relevance_tiers
+from engine.personalize import Profile, pack_affinity, personalize, relevance_tiers
 from engine.recall import Candidate
 from engine.settings import PersonalizationSettings
+from engine.styles import StyleMatrix
 
 # Stickers 0-3: the user's history, all in pack "cats" and style A. Candidates 10-15.
 A, B = [1.0, 0.0], [0.0, 1.0]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from engine.imaging import unit_rows
-from engine.personalize import HistoryItem, Profile, StyleMatrix, build_profile, style_scores
+from engine.personalize import HistoryItem, Profile, build_profile, style_scores
 from engine.settings import PersonalizationSettings
+from engine.styles import StyleMatrix
 
 NOW = datetime.now(UTC)
 
@@ -159,20 +160,93 @@ def _content_means_by_loop(
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_content_means_equal_their_definition(seed: int) -> None:
-    from engine.personalize import content_means
-
+def test_the_content_space_is_its_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 500
-    x = rng.normal(size=(n, 12)).astype(np.float32)
+    raw = rng.normal(size=(n, 12)).astype(np.float32) + 3.0
     emoji = [["", "a", "b", "c", "d"][k] for k in rng.integers(0, 5, n)]
     packs = [f"p{k}" for k in rng.integers(0, 7, n)]
     emoji[0], packs[0] = "only-one-pack", "p0"  # an emoji one pack alone has stays as is
+    ids = rng.permutation(np.arange(1, 3 * n, 3))[:n].tolist()  # not in id order
+    styles = StyleMatrix(ids, raw, emoji=emoji, packs=dict(zip(ids, packs, strict=True)))
+    order = np.argsort(ids)
+    x = (raw - raw.mean(axis=0))[order]
+    sorted_emoji, sorted_packs = [emoji[k] for k in order], [packs[k] for k in order]
+    assert styles.ids == sorted(ids)
     for prior in (0.0, 0.5, 3.0):
-        expected = _content_means_by_loop(x, emoji, packs, prior)
-        np.testing.assert_allclose(content_means(x, emoji, packs, prior), expected, atol=1e-5)
-    assert not content_means(x, emoji, packs, 0.5)[0].any()
-    assert content_means(x[:0], [], [], 0.5).shape == (0, 12)
+        means = _content_means_by_loop(x, sorted_emoji, sorted_packs, prior)
+        expected = unit_rows(x - means)
+        np.testing.assert_allclose(styles.space("content", prior), expected, atol=1e-5)
+        cfg = PersonalizationSettings(style_space="content", content_prior=prior)
+        found, rows = styles.rows([ids[0], 10**9, ids[7]], cfg)
+        assert found == [ids[0], ids[7]]  # 10**9 has no vector
+        np.testing.assert_allclose(rows, expected[np.searchsorted(sorted(ids), found)], atol=1e-5)
+    np.testing.assert_allclose(styles.vectors, unit_rows(x), atol=1e-5)
+    lone = int(np.searchsorted(sorted(ids), ids[0]))
+    np.testing.assert_allclose(styles.space("content", 0.5)[lone], unit_rows(x[lone]), atol=1e-6)
+
+
+def _changes(
+    rng: np.random.Generator, rows: dict[int, tuple[np.ndarray, tuple[str, str]]]
+) -> tuple:
+    """A random style batch: new and re-embedded vectors, removals, moved stickers."""
+    vectors, labels = {}, {}
+    live = sorted(rows)
+    for i in rng.choice(live, size=min(len(live), 6), replace=False).tolist():
+        labels[i] = (str(rng.choice(["a", "b", "c", ""])), f"p{rng.integers(0, 4)}")  # moved
+    for _ in range(int(rng.integers(0, 8))):
+        i = int(rng.integers(1, 400))  # new or re-embedded
+        vectors[i] = rng.normal(size=6).astype(np.float32) + 2.0
+        labels[i] = (str(rng.choice(["a", "b", "c"])), f"p{rng.integers(0, 4)}")
+    removed = set(rng.choice(live, size=min(len(live), 3), replace=False).tolist())
+    return vectors, removed - set(vectors), labels
+
+
+@pytest.mark.parametrize("merge_min", [4096, 5])
+def test_changed_styles_equal_a_matrix_built_afresh(
+    merge_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.styles
+
+    monkeypatch.setattr(engine.styles, "MERGE_MIN", merge_min)
+    rng = np.random.default_rng(4)
+    rows = {
+        i: (rng.normal(size=6).astype(np.float32) + 2.0, (str(rng.choice(["a", "b"])), f"p{i % 3}"))
+        for i in range(1, 60)
+    }
+    # From nothing: the first batch gives the vectors their length.
+    empty = StyleMatrix([], np.zeros((0, 1), dtype=np.float32))
+    first = {i: v for i, (v, _) in rows.items()}
+    styles = empty.changed(first, set(), {i: lb for i, (_, lb) in rows.items()}, {})
+    assert styles.ids == sorted(rows) and styles.dim == 6
+    cfg = PersonalizationSettings(style_space="content", content_prior=0.5)
+    for _ in range(40):
+        vectors, removed, labels = _changes(rng, rows)
+        for i, label in labels.items():
+            if i in vectors:
+                rows[i] = (vectors[i], label)
+            elif i in rows:
+                rows[i] = (rows[i][0], label)
+        for i in removed:
+            rows.pop(i, None)
+        packs = {i: lb[1] for i, (_, lb) in rows.items()}
+        styles = styles.changed(vectors, removed, labels, packs)
+        ids = sorted(rows)
+        fresh = StyleMatrix(
+            ids, np.stack([rows[i][0] for i in ids]), emoji=[rows[i][1][0] for i in ids],
+            packs=packs,
+        )  # fmt: skip
+        assert styles.ids == ids and len(styles) == len(ids)
+        np.testing.assert_allclose(styles.mean, fresh.mean, atol=1e-5)
+        probe = [*ids[::3], 999]
+        for space in (cfg, None):
+            got, want = styles.rows(probe, space), fresh.rows(probe, space)
+            assert got[0] == want[0]
+            np.testing.assert_allclose(got[1], want[1], atol=1e-4)
+        vector = fresh.project(rng.normal(size=6).astype(np.float32))
+        got_ids, sims = styles.similarities(vector)
+        assert got_ids.tolist() == ids
+        np.testing.assert_allclose(sims, fresh.vectors @ vector, atol=1e-4)
 
 
 def test_a_new_pack_lookup_keeps_the_computed_spaces() -> None:

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from engine.errors import ConfigError
 from engine.imaging import unit_rows
-from engine.personalize import Profile, StyleMatrix, style_scores
+from engine.personalize import Profile, style_scores
 from engine.settings import PersonalizationSettings
+from engine.styles import StyleMatrix
 from engine.understanding.style import (
     ClipImageEmbedder,
     EfficientNetLiteEmbedder,
