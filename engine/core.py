@@ -1,12 +1,13 @@
 """The state one open library shares between the facade's parts: storage, indexes, snapshot."""
 
+import contextlib
 import heapq
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from engine.annotate import AnnotationPipeline, RunControl, Stage
 from engine.cache import TTLCache
@@ -38,6 +39,15 @@ CLOSE_WAIT_S = 30.0  # a save of a large snapshot takes seconds; a torn one is o
 MAX_VOCABULARIES = 32  # spaces with packs of their own whose vocabularies stay built
 EMBEDDING_THREADS = 8
 POPULAR = 500  # popular stickers kept ranked: what one or two typed letters show
+
+
+@dataclass(frozen=True)
+class BuiltVocabulary:
+    """A space's completion vocabulary, the revision it counted and what building it took."""
+
+    revision: int
+    vocabulary: Vocabulary
+    seconds: float
 
 
 class Core:
@@ -78,9 +88,10 @@ class Core:
         self._saved: Segment | None = None  # the BM25 base segment last written to disk
         self.dense_ready = False  # whether the index holds this model's vectors
         self._stages: dict[tuple[str, ...] | None, list[Stage]] = {}
-        # Per revision, one vocabulary per space that asked: a scoped pack's words must not
-        # complete queries in other spaces.
-        self._vocabularies: tuple[int, dict[str | None, Vocabulary]] = (-1, {})
+        # One vocabulary per space that asked: a scoped pack's words must not complete queries
+        # in other spaces.
+        self._vocabularies: dict[str | None, BuiltVocabulary] = {}
+        self._vocabulary_builds: set[str | None] = set()  # spaces rebuilding in the background
         self._vocabulary_lock = threading.Lock()  # its own: a build never holds up searches
         self._popular: tuple[int, list[int]] = (-1, [])
         self._synced: tuple[str, int] | None = None  # (model, revision) of the last whole sync
@@ -153,22 +164,43 @@ class Core:
         log.info("snapshot r%d saved in %.2fs", snapshot.revision, time.perf_counter() - started)
 
     def vocabulary(self, space: str | None = None) -> Vocabulary:
-        """The completion vocabulary of what `space` sees at this revision, built on first use."""
+        """The completion vocabulary of what `space` sees, built on first use.
+
+        A vocabulary counts every document, so after a change one that took longer than
+        `search.sync_rebuild_s` to build keeps serving while a background thread rebuilds it
+        (autocomplete must not wait seconds behind an import); a quick one is rebuilt at once.
+        """
         snapshot = self.snapshot()
         if not snapshot.scoped.get(space or ""):
             space = None  # a space without packs of its own sees just the global ones
         with self._vocabulary_lock:
-            revision, built = self._vocabularies
-            if revision != snapshot.revision:
-                built = {}
-                self._vocabularies = (snapshot.revision, built)
-            if space not in built:
-                if len(built) >= MAX_VOCABULARIES:
-                    built.pop(next(k for k in built if k is not None))
-                meta = snapshot.meta
-                docs = [d for i, d in snapshot.documents.items() if meta[i].visible_in(space)]
-                built[space] = Vocabulary(sticker_counts(docs), self.library.query_counts())
-            return built[space]
+            built = self._vocabularies.get(space)
+            if built is not None and built.revision == snapshot.revision:
+                return built.vocabulary
+            slow = built is not None and built.seconds > self.settings.search.sync_rebuild_s
+            if slow and built is not None:
+                if space not in self._vocabulary_builds:
+                    self._vocabulary_builds.add(space)
+                    name = "vocabulary-build"
+                    threading.Thread(
+                        target=self._build_vocabulary, args=(space,), name=name, daemon=True
+                    ).start()
+                return built.vocabulary
+            return self._build_vocabulary(space, locked=True)
+
+    def _build_vocabulary(self, space: str | None, locked: bool = False) -> Vocabulary:
+        snapshot = self.snapshot()
+        started = time.perf_counter()
+        meta = snapshot.meta
+        docs = [d for i, d in snapshot.documents.items() if meta[i].visible_in(space)]
+        vocabulary = Vocabulary(sticker_counts(docs), self.library.query_counts())
+        built = BuiltVocabulary(snapshot.revision, vocabulary, time.perf_counter() - started)
+        with contextlib.nullcontext() if locked else self._vocabulary_lock:
+            self._vocabulary_builds.discard(space)
+            if space not in self._vocabularies and len(self._vocabularies) >= MAX_VOCABULARIES:
+                self._vocabularies.pop(next(k for k in self._vocabularies if k is not None))
+            self._vocabularies[space] = built
+        return vocabulary
 
     def refresh(self, progress: Progress | None = None) -> int:
         """Rebuild the snapshot if the library changed and embed stale documents."""

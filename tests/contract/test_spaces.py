@@ -2,6 +2,7 @@
 
 import io
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,23 @@ def test_libraries_made_before_spaces_upgrade_with_global_packs(tmp_path: Path) 
         assert found(svc, "cat", GUILD_A) == {"old"}
         svc.library.import_items(items("a", "🐶", 1, 50), "new", space=GUILD_A)
         assert found(svc, "dog", GUILD_B) == set()
+
+
+def test_a_slow_vocabulary_keeps_serving_while_it_is_rebuilt(tmp_path: Path) -> None:
+    # Every rebuild counts as slow: after a change, the old vocabulary answers at once and a
+    # background thread brings in the new phrases.
+    search = SearchSettings(dense=False, sync_rebuild_s=0.0)
+    settings = EngineSettings(storage=StorageSettings(data_dir=tmp_path), search=search)
+    with SearchService.open(settings) as service:
+        service.library.import_items(items("g", "🐱", 2, 0), "cats", title="Tabby Club")
+
+        def texts() -> list[str]:
+            return [s.text for s in service.suggest("u", "zebra", 10)]
+
+        assert "tabby club" in [s.text for s in service.suggest("u", "tabb", 10)]
+        service.library.import_items(items("z", "🦓", 2, 50), "stripes", title="Zebra Crossing")
+        assert texts() == []  # the vocabulary counted before the import, served without a wait
+        deadline = time.monotonic() + 20
+        while "zebra crossing" not in texts() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "zebra crossing" in texts()
