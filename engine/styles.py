@@ -477,16 +477,23 @@ class StyleMatrix:
 
     def similarities(self, vector: Matrix) -> tuple[Ints, npt.NDArray[np.float64]]:
         """Every styled sticker and its cosine to a centred unit vector, in the centred space."""
-        ids, raw, _ = self._all_rows()
-        sq = self._b.sq if raw is self._b.raw else np.einsum("ij,ij->i", raw, raw, dtype=np.float64)
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
-        mean = self.mean
-        both = (raw @ np.stack([v, mean]).T).astype(np.float64)
-        # |raw - mean|^2 = |raw|^2 - 2 raw.mean + |mean|^2: no centred copy of every row.
-        mean64 = mean.astype(np.float64)
-        norms = np.sqrt(np.maximum(sq - 2 * both[:, 1] + mean64 @ mean64, 0.0))
-        dots = both[:, 0] - float(v.astype(np.float64) @ mean64)
-        return ids, dots / np.maximum(norms, 1e-12)
+        both = np.stack([v, self.mean]).T
+        # The base's products first, then its live rows: no copy of a million raw rows.
+        ids, dots, sq = self._b.ids, (self._b.raw @ both).astype(np.float64), self._b.sq
+        if self._delta or self._dead:
+            alive, extra = self._alive(), list(self._delta)
+            moved = np.asarray([self._delta[i][0] for i in extra], np.float32).reshape(-1, self.dim)
+            ids = np.concatenate([ids[alive], np.asarray(extra, dtype=np.int64)])
+            dots = np.concatenate([dots[alive], (moved @ both).astype(np.float64)])
+            sq = np.concatenate([sq[alive], np.einsum("ij,ij->i", moved, moved, dtype=np.float64)])
+            order = np.argsort(ids, kind="stable")
+            ids, dots, sq = ids[order], dots[order], sq[order]
+        mean64 = self.mean.astype(np.float64)
+        # |raw - mean|^2 = |raw|^2 - 2 raw.mean + |mean|^2: no centred copy of the rows.
+        norms = np.sqrt(np.maximum(sq - 2 * dots[:, 1] + mean64 @ mean64, 0.0))
+        centred = dots[:, 0] - float(v.astype(np.float64) @ mean64)
+        return ids, centred / np.maximum(norms, 1e-12)
 
     # --- changing --------------------------------------------------------------------------
 
