@@ -177,16 +177,26 @@ class Core:
             built = self._vocabularies.get(space)
             if built is not None and built.revision == snapshot.revision:
                 return built.vocabulary
-            slow = built is not None and built.seconds > self.settings.search.sync_rebuild_s
-            if slow and built is not None:
+            if built is not None and built.seconds > self.settings.search.sync_rebuild_s:
                 if space not in self._vocabulary_builds:
                     self._vocabulary_builds.add(space)
-                    name = "vocabulary-build"
                     threading.Thread(
-                        target=self._build_vocabulary, args=(space,), name=name, daemon=True
+                        target=self._rebuild_vocabulary,
+                        args=(space,),
+                        name="vocabulary-build",
+                        daemon=True,
                     ).start()
                 return built.vocabulary
             return self._build_vocabulary(space, locked=True)
+
+    def _rebuild_vocabulary(self, space: str | None) -> None:
+        try:
+            self._build_vocabulary(space)
+        except Exception:  # the old vocabulary keeps serving; the next change tries again
+            log.exception("rebuilding the completion vocabulary failed")
+        finally:
+            with self._vocabulary_lock:
+                self._vocabulary_builds.discard(space)
 
     def _build_vocabulary(self, space: str | None, locked: bool = False) -> Vocabulary:
         snapshot = self.snapshot()
@@ -196,7 +206,6 @@ class Core:
         vocabulary = Vocabulary(sticker_counts(docs), self.library.query_counts())
         built = BuiltVocabulary(snapshot.revision, vocabulary, time.perf_counter() - started)
         with contextlib.nullcontext() if locked else self._vocabulary_lock:
-            self._vocabulary_builds.discard(space)
             if space not in self._vocabularies and len(self._vocabularies) >= MAX_VOCABULARIES:
                 self._vocabularies.pop(next(k for k in self._vocabularies if k is not None))
             self._vocabularies[space] = built

@@ -2,7 +2,7 @@
 
 Spaces: `centred` is each raw vector minus the library mean (what every sticker shares);
 `content` also subtracts what other packs' stickers with the same emoji share (the drawing, not
-the artist; `content_means`). Rows are computed when asked for, from the raw vectors and a few
+the artist). Rows are computed when asked for, from the raw vectors and a few
 group statistics (per (emoji, pack) group and per emoji) that a change updates at the cost of
 what changed. So a style batch, a new sticker or a moved one costs its own rows, not the library:
 a materialized space moved with the library mean on every change (0.9 s at 100k stickers). New
@@ -86,8 +86,13 @@ class _Base:
 
     def position(self, sticker_id: int) -> int:
         """The row of an id, or -1."""
-        n = int(np.searchsorted(self.ids, sticker_id))
-        return n if n < len(self.ids) and int(self.ids[n]) == sticker_id else -1
+        return _find(self.ids, sticker_id)
+
+
+def _find(ordered: Ints, value: int) -> int:
+    """The position of `value` in a sorted array, or -1."""
+    n = int(np.searchsorted(ordered, value))
+    return n if n < len(ordered) and int(ordered[n]) == value else -1
 
 
 class _Counts:
@@ -106,8 +111,7 @@ class _Counts:
 
     def slot(self, key: int) -> int:
         """The base position of a group, or -1."""
-        n = int(np.searchsorted(self.keys, key))
-        return n if n < len(self.keys) and int(self.keys[n]) == key else -1
+        return _find(self.keys, key)
 
     def get(self, key: int) -> int:
         """Rows of a group (0 when it has none)."""
@@ -153,7 +157,8 @@ class _Stats:
         self.emoji_groups = np.zeros(1, dtype=np.int64)  # per emoji: groups with rows
 
     def copy(self) -> "_Stats":
-        """A copy whose changes leave this one alone (arrays are replaced, never mutated)."""
+        """A copy whose changes leave this one alone (`first` and the sums' arrays are shared:
+        nothing changes them in place)."""
         other = copy.copy(self)
         other.counts, other.sums = self.counts.copy(), dict(self.sums)
         other.total = self.total.copy()
@@ -420,19 +425,22 @@ class StyleMatrix:
             raw[n], keys[n] = self._delta[ids[n]]
         return raw, keys
 
+    def _delta_rows(self) -> tuple[Ints, Matrix, Ints]:
+        """The delta's ids, raw vectors and group keys."""
+        moved = list(self._delta.items())
+        ids = np.asarray([i for i, _ in moved], dtype=np.int64)
+        raw = np.asarray([r for _, (r, _) in moved], np.float32).reshape(-1, self.dim)
+        return ids, raw, np.asarray([k for _, (_, k) in moved], dtype=np.int64)
+
     def _all_rows(self) -> tuple[Ints, Matrix, Ints]:
         """Every live row in id order: ids, raw vectors, group keys."""
         if not (self._delta or self._dead):
             return self._b.ids, self._b.raw, self._b.keys
-        alive = self._alive()
-        extra = list(self._delta)
-        moved = [self._delta[i] for i in extra]
-        added = np.asarray([m[0] for m in moved], np.float32).reshape(-1, self.dim)
-        raw = np.concatenate([self._b.raw[alive], added])
-        keys = np.concatenate([self._b.keys[alive], np.asarray([m[1] for m in moved], np.int64)])
-        ids = np.concatenate([self._b.ids[alive], np.asarray(extra, dtype=np.int64)])
+        alive, (extra, added, moved_keys) = self._alive(), self._delta_rows()
+        ids = np.concatenate([self._b.ids[alive], extra])
         order = np.argsort(ids, kind="stable")
-        return ids[order], raw[order], keys[order]
+        raw = np.concatenate([self._b.raw[alive], added])[order]
+        return ids[order], raw, np.concatenate([self._b.keys[alive], moved_keys])[order]
 
     def _computed(self, raw: Matrix, keys: Ints, name: str, prior: float) -> Matrix:
         if not self._centring:
@@ -482,9 +490,8 @@ class StyleMatrix:
         # The base's products first, then its live rows: no copy of a million raw rows.
         ids, dots, sq = self._b.ids, (self._b.raw @ both).astype(np.float64), self._b.sq
         if self._delta or self._dead:
-            alive, extra = self._alive(), list(self._delta)
-            moved = np.asarray([self._delta[i][0] for i in extra], np.float32).reshape(-1, self.dim)
-            ids = np.concatenate([ids[alive], np.asarray(extra, dtype=np.int64)])
+            alive, (extra, moved, _) = self._alive(), self._delta_rows()
+            ids = np.concatenate([ids[alive], extra])
             dots = np.concatenate([dots[alive], (moved @ both).astype(np.float64)])
             sq = np.concatenate([sq[alive], np.einsum("ij,ij->i", moved, moved, dtype=np.float64)])
             order = np.argsort(ids, kind="stable")
@@ -572,6 +579,6 @@ class StyleMatrix:
             raw = old[0]
         else:
             return  # a label for a sticker without a style vector
-        key = self._codes.key(label) if label is not None else (old[1] if old else 0)
+        key = self._codes.key(label or ("", "")) if label or not old else old[1]
         self._delta[i] = (raw, key)
         self._stats.add(key, raw.astype(np.float64), self._b)

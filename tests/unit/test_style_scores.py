@@ -141,7 +141,7 @@ def test_nearest_averages_a_short_history_whole() -> None:
 def _content_means_by_loop(
     x: np.ndarray, emoji: list[str], packs: list[str], prior: float
 ) -> np.ndarray:
-    """The definition, group by group (the engine computes it with sparse products)."""
+    """The definition, group by group (the engine keeps running sums per group and emoji)."""
     from collections import defaultdict
 
     groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
