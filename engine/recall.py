@@ -3,6 +3,7 @@
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,9 +24,8 @@ from engine.vocabulary import Vocabulary
 Scores = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A recalled sticker with its fused relevance score."""
+class Candidate(NamedTuple):
+    """A recalled sticker with its fused relevance score (a tuple: hundreds per search)."""
 
     sticker_id: int
     score: float
@@ -175,20 +175,24 @@ class FieldBM25:
         return [(int(self.ids[j]), float(scores[j])) for j in order]
 
 
-def _minmax(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
-    if not pairs:
-        return {}
-    values = np.array([s for _, s in pairs], dtype=np.float64)
+def _minmax(values: Scores) -> Scores:
+    if not len(values):
+        return values
     low, high = float(values.min()), float(values.max())
     span = high - low
     if span <= 1e-12:
-        return {i: 1.0 for i, _ in pairs}
-    return {i: (s - low) / span for i, s in pairs}
+        return np.ones(len(values))
+    return (values - low) / span
 
 
-def _by_max(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
-    top = max((s for _, s in pairs), default=0.0)
-    return {i: s / top for i, s in pairs} if top > 0 else {}
+def _by_max(values: Scores) -> Scores:
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else values[:0]
+
+
+def _pairs(pairs: Sequence[tuple[int, float]]) -> tuple[npt.NDArray[np.int64], Scores]:
+    ids = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+    return ids, np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
 
 
 def fuse_weighted(
@@ -199,16 +203,22 @@ def fuse_weighted(
     BM25 scores are divided by the best one (not min-max): the weakest lexical match keeps a
     positive score and so stays above candidates that only dense recall found.
     """
-    lex, den = _by_max(lexical), _minmax(dense)
-    if not lex:
+    lex_ids, lex = _pairs(lexical)
+    den_ids, den = _pairs(dense)
+    lex, den = _by_max(lex), _minmax(den)
+    lex_ids = lex_ids[: len(lex)]
+    if not len(lex):
         dense_weight = 1.0
-    if not den:
+    if not len(den):
         dense_weight = 0.0
-    fused = {
-        i: (1 - dense_weight) * lex.get(i, 0.0) + dense_weight * den.get(i, 0.0)
-        for i in lex.keys() | den.keys()
-    }
-    return _ranked(fused)
+    # Each list names an id once: spread both over their union, 0 where a list misses it.
+    ids, at = np.unique(np.concatenate([lex_ids, den_ids]), return_inverse=True)
+    lex_all, den_all = np.zeros(len(ids)), np.zeros(len(ids))
+    lex_all[at[: len(lex_ids)]] = lex
+    den_all[at[len(lex_ids) :]] = den
+    fused = (1 - dense_weight) * lex_all + dense_weight * den_all
+    order = np.lexsort((ids, -fused))
+    return list(map(Candidate, ids[order].tolist(), fused[order].tolist()))
 
 
 def fuse_rrf(

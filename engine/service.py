@@ -15,7 +15,7 @@ from engine.index import Snapshot
 from engine.leases import JobLeases
 from engine.library import validate_space, validate_user
 from engine.lock import WriterLock
-from engine.personalize import Profile, load_profile, personalize
+from engine.personalize import Profile, personalize
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
 from engine.similar import (
@@ -185,7 +185,7 @@ class SearchService:
         core = self._core
         snapshot = core.snapshot()
         text = normalize(query.text)
-        profile, stamp = load_profile(core.db, query.user)
+        profile, stamp = core.profiles.load(query.user)
         # The profile's stamp is in the key: a recomputed profile (maybe by another process)
         # must not be served stale pages.
         key = (query.user, text, query.include_nsfw, query.space, snapshot.revision, stamp)
@@ -285,7 +285,7 @@ class SearchService:
         anchor = resolve_anchor(core.db, query, core.settings.ingest.max_pixels)
         if anchor.sticker_id is not None and anchor.sticker_id not in snapshot.meta:
             raise StickerNotFoundError(f"No sticker with id {anchor.sticker_id}.")
-        profile, stamp = load_profile(core.db, query.user)
+        profile, stamp = core.profiles.load(query.user)
         hint = normalize(query.text)
         # The second element never equals a search text (those are normalised, no NUL).
         ref = f"\0similar {anchor.ref} {hint}"

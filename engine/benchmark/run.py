@@ -116,6 +116,8 @@ def build(svc: SearchService, corpus: Corpus, work: Path, say: Say) -> dict[str,
     step("store_vectors", lambda: load.store_vectors(core, corpus, vectors))
     step("index_hashes", lambda: load.record_index_hashes(core))
     step("snapshot", core.fresh_snapshot)
+    # Saving the snapshot runs behind searches; the idle streams must not run beside it.
+    step("save_snapshot", core.snapshots.wait_for_background)
     snapshot = core.snapshot()
     stale = stale_documents(core.db, list(snapshot.documents.values()), core.embedder.identity)
     timings["stale_documents"] = len(stale)  # 0: the index job would re-embed nothing

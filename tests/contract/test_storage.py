@@ -12,13 +12,16 @@ import pytest
 from PIL import Image
 from sqlalchemy import event, func, select
 
+from engine import personalize
 from engine.errors import InvalidInputError, MediaError, PackNotFoundError, StickerNotFoundError
 from engine.ingest import ImportItem
 from engine.library import Library
 from engine.media import MediaStore, content_hash
+from engine.personalize import Profile
 from engine.schema import Base, Interaction, Pack, Sticker, UserProfile
 from engine.settings import IngestSettings
 from engine.storage import Database, sqlite_url
+from engine.users import set_nsfw_opt_in
 from tests.postgres_server import reset_database
 
 ImageMaker = Callable[..., bytes]
@@ -630,3 +633,35 @@ class TestMediaWrites:
         retry = library.import_items("p", [item("bad", bad)])
         assert (retry.added, retry.failed) == (1, [])
         assert stored_files(media) == expected_files(db)
+
+
+class TestProfileReader:
+    def test_each_saved_version_is_decoded_once_and_a_forgotten_user_has_none(
+        self, db: Database, library: Library, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded: list[str] = []
+        real = personalize.load_profile
+
+        def counting(database: Database, user: str) -> tuple[Profile | None, str]:
+            decoded.append(user)
+            return real(database, user)
+
+        monkeypatch.setattr(personalize, "load_profile", counting)
+        reader = personalize.ProfileReader(db)
+        assert reader.load("tg:1") == (None, "")
+        set_nsfw_opt_in(db, "tg:1", True)  # a settings-only row holds no profile
+        assert reader.load("tg:1")[0] is None
+
+        first = Profile(((1, 1.0), (2, 0.5)), ((0.1, 0.2),), (0.3,))
+        personalize.save_profile(db, "tg:1", first, 2)
+        got, stamp = reader.load("tg:1")
+        assert (got, reader.load("tg:1")) == (first, (first, stamp))
+        assert decoded.count("tg:1") == 2  # the settings-only row once, the profile once
+
+        second = Profile(((3, 1.0),))
+        personalize.save_profile(db, "tg:1", second, 1)
+        got, newer = reader.load("tg:1")
+        assert got == second and newer != stamp
+
+        library.forget_user("tg:1")
+        assert reader.load("tg:1") == (None, "")

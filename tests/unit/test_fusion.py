@@ -1,5 +1,7 @@
 """Field-weighted BM25 and the fusion of lexical and dense candidate lists."""
 
+import random
+
 import pytest
 
 from engine.documents import StickerDocument
@@ -12,6 +14,33 @@ def ids(candidates: list[Candidate]) -> list[int]:
 
 def scores(candidates: list[Candidate]) -> dict[int, float]:
     return {c.sticker_id: c.score for c in candidates}
+
+
+def _fused_by_definition(
+    lexical: list[tuple[int, float]], dense: list[tuple[int, float]], weight: float
+) -> list[tuple[int, float]]:
+    """The weighted fusion written out per id, as it was before it was vectorised."""
+    top = max((s for _, s in lexical), default=0.0)
+    lex = {i: s / top for i, s in lexical} if top > 0 else {}
+    den: dict[int, float] = {}
+    if dense:
+        low, high = min(s for _, s in dense), max(s for _, s in dense)
+        span = high - low
+        den = {i: 1.0 if span <= 1e-12 else (s - low) / span for i, s in dense}
+    weight = 1.0 if not lex else 0.0 if not den else weight
+    fused = {i: (1 - weight) * lex.get(i, 0.0) + weight * den.get(i, 0.0) for i in lex | den}
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_weighted_fusion_equals_its_definition_exactly(seed: int) -> None:
+    rng = random.Random(seed)
+    ids_ = rng.sample(range(60), 40)  # the two lists overlap on some ids
+    lexical = [(i, rng.choice([0.0, 1.0, rng.uniform(0, 9)])) for i in ids_[: rng.randint(0, 25)]]
+    dense = [(i, rng.choice([0.8, rng.uniform(0.7, 0.9)])) for i in ids_[rng.randint(10, 40) :]]
+    weight = rng.choice([0.0, 0.1, 0.5])
+    got = [(c.sticker_id, c.score) for c in fuse_weighted(lexical, dense, weight)]
+    assert got == _fused_by_definition(lexical, dense, weight)  # same floats, same order
 
 
 class TestFuseWeighted:
