@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -34,15 +35,17 @@ DENSE_FIELDS = (
     "file_name",
     "caption",
 )
+# Fields that many stickers share word for word (their emoji's, their pack's).
+SHARED_FIELDS = frozenset({"emoji", "emoji_keywords", "pack_title", "pack_name"})
 _LETTERS = re.compile(r"[^\W\d_]+")
 _PART = re.compile(r"[^\W_]+")
 _HUMP = re.compile(r"(?<=[a-zа-яё])(?=[A-ZА-ЯЁ])")
 _BOT_SUFFIX = re.compile(r"_by_\w+$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StickerDocument:
-    """Text per field for one sticker."""
+    """Text per field for one sticker (fields without text are left out)."""
 
     sticker_id: int
     fields: Mapping[str, str]
@@ -120,6 +123,16 @@ def build_document(
         for name, value in source.items():
             if name in fields:
                 fields[name].append(_as_text(value))
-    merged = {k: " ; ".join(v for v in vs if v) for k, vs in fields.items()}
+    merged = {
+        k: _shared(k, text) for k, vs in fields.items() if (text := " ; ".join(filter(None, vs)))
+    }
     locales = None if dense_locale == "all" else (dense_locale,)  # None: every configured one
-    return StickerDocument(sticker_id, merged, " ; ".join(lexicon.keywords(emoji, locales)))
+    return StickerDocument(
+        sticker_id, merged, sys.intern(" ; ".join(lexicon.keywords(emoji, locales)))
+    )
+
+
+def _shared(field: str, text: str) -> str:
+    # Stickers of one emoji or pack hold the same long texts (keywords in every locale): one
+    # string each, not one per sticker (a document took 1.7 kB at 100k stickers before).
+    return sys.intern(text) if field in SHARED_FIELDS else text

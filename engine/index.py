@@ -4,6 +4,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from engine.vectors import VectorIndex
 EMBED_BATCH = 256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StickerMeta:
     """What a hit shows, kept in memory so the hot path reads no database rows."""
 
@@ -129,9 +130,11 @@ def sticker_document(
 def sticker_meta(st: Sticker, pack: Pack, cfg: SearchSettings) -> StickerMeta:
     """What a hit of one sticker row shows."""
     nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
+    # Pack, emoji and format repeat across stickers: one string each (sys.intern).
     return StickerMeta(
-        st.id, pack.name, st.emoji, st.original_name, st.format, st.media_path,
-        st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw, pack.space,
+        st.id, intern(pack.name), intern(st.emoji), st.original_name, intern(st.format),
+        st.media_path, st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
+        None if pack.space is None else intern(pack.space),
     )  # fmt: skip
 
 

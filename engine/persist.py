@@ -98,7 +98,7 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
     bm25 = FieldBM25([], cfg.field_weights, cfg.phrase_weight, cfg.typing, corpus=corpus)
     doc_ids = data["doc_ids"].tolist()
     documents = {
-        i: StickerDocument(i, dict(zip(FIELDS, row[:-1], strict=True)), row[-1])
+        i: StickerDocument(i, {f: v for f, v in zip(FIELDS, row[:-1], strict=True) if v}, row[-1])
         for i, row in zip(doc_ids, _rows(data, "doc", len(FIELDS) + 1), strict=True)
     }
     meta = {m.id: m for m in map(_meta, _rows(data, "meta", len(META_FIELDS)))}
