@@ -24,12 +24,12 @@ from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
 from engine.index import PackOf, Snapshot, StickerMeta, scoped_counts
 from engine.recall import FieldBM25, index_keys
-from engine.segments import Postings, Segment
+from engine.segments import Postings, Segment, Shapes
 from engine.settings import SearchSettings
 from engine.styles import StyleMatrix
 
 log = logging.getLogger(__name__)
-FORMAT = 1  # bump whenever tokenisation, documents or this layout change
+FORMAT = 2  # bump whenever tokenisation, documents or this layout change
 FILE_NAME = "snapshot.npz"
 META_FIELDS = [f.name for f in dataclass_fields(StickerMeta)]
 _SEP = "\x00"  # never inside a normalised text, file name or handle
@@ -127,6 +127,9 @@ def _segment_arrays(segment: Segment) -> dict[str, npt.NDArray[Any]]:
         arrays[f"p{k}_indices"] = p.matrix.indices
         arrays[f"p{k}_data"] = p.matrix.data
         arrays[f"p{k}_lengths"] = p.lengths
+        arrays[f"p{k}_dims"] = np.array(p.matrix.shape, dtype=np.int64)
+        if p.shapes is not None:
+            arrays[f"p{k}_shapes"] = p.shapes.of_row
     return arrays
 
 
@@ -135,11 +138,13 @@ def _segment(data: Any, n_keys: int) -> Segment:
     postings = []
     for k in range(n_keys):
         names = tuple(_strings(data[f"p{k}_names"]))
+        dims = tuple(int(n) for n in data[f"p{k}_dims"])
         matrix = sp.csc_array(
-            (data[f"p{k}_data"], data[f"p{k}_indices"], data[f"p{k}_indptr"]),
-            shape=(len(ids), len(names)),
+            (data[f"p{k}_data"], data[f"p{k}_indices"], data[f"p{k}_indptr"]), shape=dims
         )
-        postings.append(Postings(names, matrix, data[f"p{k}_lengths"]))
+        shared = f"p{k}_shapes" in data.files
+        shapes = Shapes.of(data[f"p{k}_shapes"], dims[0]) if shared else None
+        postings.append(Postings(names, matrix, data[f"p{k}_lengths"], shapes))
     return Segment(ids, tuple(postings))
 
 

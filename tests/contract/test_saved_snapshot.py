@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.persist import snapshot_path
+from engine.persist import FORMAT, snapshot_path
 from engine.service import SearchService
 from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
 from engine.types import SearchQuery
@@ -70,7 +70,9 @@ def test_a_bad_saved_snapshot_is_rebuilt(
     elif damage == "truncated":
         path.write_bytes(data[: len(data) // 2])
     else:
-        path.write_bytes(data.replace(b'"format": 1', b'"format": 0'))
+        current = f'"format": {FORMAT}'.encode()
+        assert current in data
+        path.write_bytes(data.replace(current, b'"format": 0'))
     with caplog.at_level(logging.WARNING):
         again = _open(tmp_path)
         try:

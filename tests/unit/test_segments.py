@@ -7,7 +7,8 @@ import bm25s
 import numpy as np
 import pytest
 
-from engine.documents import StickerDocument, build_document
+from engine.corpus import Corpus
+from engine.documents import SHARED_FIELDS, StickerDocument, build_document
 from engine.lexicon import Lexicon
 from engine.recall import FieldBM25, index_keys
 from engine.settings import SearchSettings
@@ -132,3 +133,35 @@ def test_the_term_cache_keeps_to_its_byte_budget() -> None:
         cache.put((0, f"t{n}"), (rows, values))
     assert cache.get((0, "t0")) is None and cache.get((0, "t9")) is not None
     assert cache._bytes <= 10_000
+
+
+def _document_frequencies(docs: list[StickerDocument], key: tuple[str, bool]) -> Counter[str]:
+    split = phrase_tokens if key[1] else tokenize
+    return Counter(t for d in docs for t in set(split(d.fields.get(key[0], ""))))
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_shared_fields_hold_one_row_per_distinct_text_and_count_every_sticker(
+    merged: bool,
+) -> None:
+    docs = documents(400)  # ten emoji, three pack titles
+    keys = [k for k, _ in index_keys(CFG.field_weights, CFG.phrase_weight)]
+    corpus = Corpus.build(docs, keys)
+    if merged:  # a delta, a removal, and everything folded into one segment again
+        corpus = corpus.changed(documents(30, 5, start=5000), [docs[0].sticker_id]).merged()
+        docs = [*docs[1:], *documents(30, 5, start=5000)]
+    ordered = sorted(docs, key=lambda d: d.sticker_id)
+    some = np.arange(0, len(ordered), 7)
+    for key, postings in zip(keys, corpus.layers[0].segment.postings, strict=True):
+        texts = {d.fields.get(key[0], "") for d in docs}
+        if key[0] in SHARED_FIELDS:
+            assert postings.matrix.shape[0] == len(texts) <= 10, key
+        else:
+            assert postings.shapes is None and postings.matrix.shape[0] == len(docs)
+        everywhere = _document_frequencies(docs, key)
+        # A merge drops terms whose postings all died; a build has no such terms.
+        assert postings.counts() == {t: everywhere[t] for t in postings.names}
+        assert set(postings.names) == set(everywhere), key
+        picked = [ordered[i] for i in some.tolist()]
+        want = {t: n for t, n in _document_frequencies(picked, key).items() if n}
+        assert postings.row_frequencies(some) == want, key
