@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from engine.changes import Pending, pending
 from engine.crowd import load_priors
+from engine.documents import StickerDocument
 from engine.index import (
     PackOf,
     Snapshot,
@@ -93,21 +94,20 @@ def update_snapshot(
         return load_snapshot(db, lexicon, cfg, crowd, style_index), changes
     rows = sticker_rows(db, changes.stickers)
     annotations = annotation_fields(db, changes.text)
-    docs = dict(previous.documents)
-    meta = dict(previous.meta)
     scoped = Counter(previous.scoped)
-    changed_docs = []
+    docs: dict[int, StickerDocument] = {}
+    metas: dict[int, StickerMeta] = {}
     for st, pack in rows:
         if st.id in changes.text:
-            changed_docs.append(sticker_document(st, pack, annotations[st.id], lexicon, cfg))
-            docs[st.id] = changed_docs[-1]
-        _move_scope(scoped, meta.get(st.id), pack.space)
-        meta[st.id] = sticker_meta(st, pack, cfg)
+            docs[st.id] = sticker_document(st, pack, annotations[st.id], lexicon, cfg)
+        _move_scope(scoped, previous.meta.get(st.id), pack.space)
+        metas[st.id] = sticker_meta(st, pack, cfg)
+    changed_docs = list(docs.values())
     # A marker may name a sticker removed since (its row is gone): that is a removal too.
     removed = changes.removed | (changes.stickers - {st.id for st, _ in rows})
-    for sticker_id in removed:
-        docs.pop(sticker_id, None)
-        _move_scope(scoped, meta.pop(sticker_id, None), None)
+    for sticker_id in removed:  # removal wins, over a row read in this update too
+        _move_scope(scoped, metas.pop(sticker_id, None) or previous.meta.get(sticker_id), None)
+    meta = previous.meta.updated(metas, removed)
     bm25 = previous.bm25.changed(changed_docs, removed) if changed_docs or removed else None
     styles = _styles(previous, changes, removed, style_index, meta)
     priors = load_priors(db, crowd) if changes.utility else previous.priors
@@ -116,7 +116,7 @@ def update_snapshot(
     snapshot = replace(
         previous,
         revision=revision,
-        documents=docs,
+        documents=previous.documents.updated(docs, removed),
         meta=meta,
         bm25=bm25 or previous.bm25,
         priors=priors,

@@ -16,6 +16,7 @@ from engine.changes import IN_CHUNK, Change, record
 from engine.crowd import load_priors
 from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
+from engine.layered import Layered
 from engine.lexicon import Lexicon
 from engine.recall import FieldBM25
 from engine.schema import Annotation, LibraryState, Pack, Sticker
@@ -69,8 +70,8 @@ class Snapshot:
     """Everything recall needs at one library revision."""
 
     revision: int
-    documents: dict[int, StickerDocument]
-    meta: dict[int, StickerMeta]
+    documents: Layered[StickerDocument]
+    meta: Layered[StickerMeta]
     bm25: FieldBM25
     priors: dict[int, float]
     styles: StyleMatrix
@@ -156,7 +157,8 @@ def load_snapshot(
     bm25 = FieldBM25(list(docs.values()), cfg.field_weights, cfg.phrase_weight, cfg.typing)
     styles = style_matrix(style_index, meta)
     priors = load_priors(db, crowd)
-    return Snapshot(revision, docs, meta, bm25, priors, styles, scoped_counts(meta.values()))
+    scoped = scoped_counts(meta.values())
+    return Snapshot(revision, Layered(docs), Layered(meta), bm25, priors, styles, scoped)
 
 
 class PackOf(Mapping[int, str]):

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
 from engine.index import PackOf, Snapshot, StickerMeta, scoped_counts
+from engine.layered import Layered
 from engine.recall import FieldBM25, index_keys
 from engine.segments import Postings, Segment, Shapes
 from engine.settings import SearchSettings
@@ -108,7 +109,8 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
     styles = StyleMatrix(style_ids, data["style_raw"], emoji=emoji, packs=packs)
     if not len(styles):
         styles = StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
-    return Snapshot(revision, documents, meta, bm25, {}, styles, scoped_counts(meta.values()))
+    scoped = scoped_counts(meta.values())
+    return Snapshot(revision, Layered(documents), Layered(meta), bm25, {}, styles, scoped)
 
 
 _ID, _NSFW = META_FIELDS.index("id"), META_FIELDS.index("nsfw")

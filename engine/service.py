@@ -391,21 +391,21 @@ def _visible(ranked: list[Candidate], snapshot: Snapshot, space: str | None) -> 
     """Candidates a caller in `space` may see (all of them when no pack is scoped)."""
     if not snapshot.scoped:
         return ranked
-    meta = snapshot.meta
-    return [c for c in ranked if c.sticker_id in meta and meta[c.sticker_id].visible_in(space)]
+    get = snapshot.meta.get
+    return [c for c in ranked if (m := get(c.sticker_id)) is not None and m.visible_in(space)]
 
 
 def _shown(
     ranked: list[Candidate], snapshot: Snapshot, include_nsfw: bool, space: str | None
 ) -> list[Candidate]:
     """Candidates still in the library, visible in `space`, and NSFW only when opted in."""
-    meta = snapshot.meta
+    get = snapshot.meta.get  # one lookup per candidate
     return [
         c
         for c in ranked
-        if c.sticker_id in meta
-        and (include_nsfw or not meta[c.sticker_id].nsfw)
-        and meta[c.sticker_id].visible_in(space)
+        if (m := get(c.sticker_id)) is not None
+        and (include_nsfw or not m.nsfw)
+        and m.visible_in(space)
     ]
 
 
