@@ -14,8 +14,7 @@ above a more relevant one; `multiply` is PerSRV's `score * (1 + beta * signal)` 
 """
 
 import math
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import func, select
 
+from engine.cache import TTLCache
 from engine.imaging import unit_rows
 from engine.recall import Candidate
 from engine.schema import Interaction, UserProfile, utcnow
@@ -278,9 +278,8 @@ class ProfileReader:
 
     def __init__(self, db: Database, size: int = 4096) -> None:
         self._db = db
-        self._size = size
-        self._known: OrderedDict[str, tuple[datetime, Profile | None, str]] = OrderedDict()
-        self._lock = threading.Lock()
+        # Entries never expire: the stamp, read each time, says when one is out of date.
+        self._known: TTLCache[tuple[datetime, Profile | None, str]] = TTLCache(size, math.inf)
 
     def load(self, user: str) -> tuple[Profile | None, str]:
         """The user's stored profile and its version stamp, as `load_profile` reads them."""
@@ -288,16 +287,10 @@ class ProfileReader:
             stamp = connection.execute(_STAMP.where(UserProfile.user_key == user)).scalar()
         if stamp is None:
             return None, ""
-        with self._lock:
-            known = self._known.get(user)
-            if known is not None and known[0] == stamp:
-                self._known.move_to_end(user)
-                return known[1], known[2]
+        known = self._known.get(user)
+        if known is not None and known[0] == stamp:
+            return known[1], known[2]
         profile, version = load_profile(self._db, user)
-        with self._lock:
-            # Keyed by the stamp read first: a profile saved in between is decoded again next time.
-            self._known[user] = (stamp, profile, version)
-            self._known.move_to_end(user)
-            while len(self._known) > self._size:
-                self._known.popitem(last=False)
+        # Kept under the stamp read first: a profile saved in between is decoded again next time.
+        self._known.put(user, (stamp, profile, version))
         return profile, version
