@@ -17,7 +17,14 @@ from engine.documents import StickerDocument
 from engine.embedcache import QueryEmbeddingCache, Vector
 from engine.embedding import TextEmbedder
 from engine.incremental import BuildCosts, maintained, pending_since, update_snapshot
-from engine.index import Snapshot, indexed_model, load_snapshot, sync_text_vectors
+from engine.index import (
+    Snapshot,
+    indexed_model,
+    load_snapshot,
+    record_sync_point,
+    sync_point,
+    sync_text_vectors,
+)
 from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
@@ -31,6 +38,7 @@ from engine.snapshots import SnapshotKeeper
 from engine.stages import StyleStage, make_stages
 from engine.storage import Database
 from engine.suggest import Vocabulary, sticker_counts
+from engine.traffic import SearchTraffic
 from engine.types import Progress
 from engine.understanding.style import StyleEmbedder
 from engine.vectors import VectorIndex
@@ -62,8 +70,10 @@ class Core:
         embedder: TextEmbedder,
         lock: WriterLock | None = None,
         style_index: VectorIndex | None = None,
+        traffic: SearchTraffic | None = None,
     ) -> None:
         self.settings = settings
+        self.traffic = traffic or SearchTraffic()  # searches in flight, for GIL-bound writers
         self.db = db
         self.control = RunControl(batch_seconds=settings.understanding.batch_seconds)
         self.media = MediaStore(settings.data_dir)
@@ -224,19 +234,27 @@ class Core:
             self.db, docs, self.embedder, self.text_index, progress, self.control
         )
         if not self.control.stop.is_set():  # a stopped run left some for the next one
+            if self._synced != (identity, snapshot.revision):
+                record_sync_point(self.db, identity, snapshot.revision)
             self._synced = (identity, snapshot.revision)
         if done:  # new vectors change neighbour lists without a new revision
             self.forget_rankings()
         return done
 
     def _maybe_stale(self, snapshot: Snapshot, identity: str) -> list[StickerDocument]:
-        """Documents that may lack a current vector: after one complete sync, only those whose
-        text changed since (hashing every document cost 1.2 s an import at 100k stickers)."""
-        synced = self._synced
-        if synced is None or synced[0] != identity or indexed_model(self.db) != identity:
+        """Documents that may lack a current vector: after one complete sync (by this process
+        or, as recorded in the database, by any), only those whose text changed since.
+
+        Hashing every document cost 1.2 s an import at 100k stickers, and 6.3 s at 1M, in which
+        the collector's passes over the hashes stalled searches for up to 2 s.
+        """
+        model, stored = sync_point(self.db)
+        mine = self._synced[1] if self._synced and self._synced[0] == identity else None
+        since = max((r for r in (stored, mine) if r is not None), default=None)
+        if model != identity or since is None:
             return list(snapshot.documents.values())
         with self.db.session() as s:
-            changes = pending(s, synced[1])
+            changes = pending(s, since)
         if changes.full:
             return list(snapshot.documents.values())
         documents = snapshot.documents

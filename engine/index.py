@@ -195,6 +195,7 @@ def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:
 
 
 FEW_DOCUMENTS = 10_000  # up to this many, stale_documents reads only their rows
+HASH_PART = 20_000  # rows per part of a whole-table read of the index hashes
 
 
 def index_hash(doc: StickerDocument, identity: str) -> str:
@@ -207,12 +208,14 @@ def stale_documents(
 ) -> list[StickerDocument]:
     """Documents whose dense text or embedder changed since they were last embedded."""
     hashes = select(Sticker.id, Sticker.text_index_hash)
+    indexed: dict[int, str] = {}
     with db.session() as s:
         if len(docs) > FEW_DOCUMENTS:
-            indexed = dict(s.execute(hashes).all())
+            # In parts: not a million row objects alive at once beside the hashes kept.
+            for part in s.execute(hashes).partitions(HASH_PART):
+                indexed.update(part)
         else:  # an import's or a batch's few: not the whole table's hashes
             ids = [d.sticker_id for d in docs]
-            indexed = {}
             for start in range(0, len(ids), IN_CHUNK):
                 chunk = ids[start : start + IN_CHUNK]
                 indexed.update(s.execute(hashes.where(Sticker.id.in_(chunk))).all())
@@ -223,6 +226,27 @@ def indexed_model(db: Database) -> str | None:
     """Identity of the embedder whose vectors the text index holds (None: none recorded)."""
     with db.session() as s:
         return s.scalar(select(LibraryState.text_model).where(LibraryState.id == 1))
+
+
+def sync_point(db: Database) -> tuple[str | None, int | None]:
+    """The embedder the text index holds, and the revision at which all its vectors were current."""
+    with db.session() as s:
+        row = s.execute(
+            select(LibraryState.text_model, LibraryState.text_synced_revision).where(
+                LibraryState.id == 1
+            )
+        ).one_or_none()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def record_sync_point(db: Database, identity: str, revision: int) -> None:
+    """Remember that every document of `revision` has a vector from `identity`."""
+    with db.session() as s:
+        s.execute(
+            update(LibraryState)
+            .where(LibraryState.id == 1, LibraryState.text_model == identity)
+            .values(text_synced_revision=revision)
+        )
 
 
 def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
@@ -237,7 +261,8 @@ def adopt_embedder(db: Database, identity: str, index: VectorIndex) -> bool:
         return False
     index.clear()
     with db.session() as s:
-        s.execute(update(LibraryState).where(LibraryState.id == 1).values(text_model=identity))
+        state = update(LibraryState).where(LibraryState.id == 1)
+        s.execute(state.values(text_model=identity, text_synced_revision=None))
         record(s, Change())  # nothing in a snapshot changes but whether dense recall is ready
     return True
 

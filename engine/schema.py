@@ -162,6 +162,9 @@ class LibraryState(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     # Identity of the text embedder whose vectors the text index holds (None: not yet known).
     text_model: Mapped[str | None] = mapped_column(String(256), nullable=True, default=None)
+    # The revision at which every document had a vector from text_model (None: not known), so
+    # that a restarted process checks only what changed since instead of hashing every document.
+    text_synced_revision: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # The revision of the last utility recompute (snapshots reload priors only after one), and
     # of the last change that said nothing of what it touched (snapshots then rebuild fully).
     utility_revision: Mapped[int | None] = mapped_column(BigInteger, default=None)

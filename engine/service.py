@@ -33,6 +33,7 @@ from engine.suggest import suggest
 from engine.surface import CrowdApi, LibraryApi, PlatformApi, UnderstandingApi, UsersApi
 from engine.text import is_fragment, normalize
 from engine.threads import single_threaded_blas, want_threads
+from engine.traffic import SearchTraffic
 from engine.types import (
     MAX_PAGE,
     MAX_QUERY_CHARS,
@@ -67,8 +68,9 @@ class SearchService:
         embedder: TextEmbedder,
         lock: WriterLock | None = None,
         style_index: VectorIndex | None = None,
+        traffic: SearchTraffic | None = None,
     ) -> None:
-        self._core = Core(settings, db, text_index, embedder, lock, style_index)
+        self._core = Core(settings, db, text_index, embedder, lock, style_index, traffic)
         self.library = LibraryApi(self._core)
         self.users = UsersApi(self._core)
         self.understanding = UnderstandingApi(self._core)
@@ -91,8 +93,10 @@ class SearchService:
             db = Database(settings.storage.database_url or sqlite_url(data_dir))
             client = chroma_client(settings.vectors, data_dir)
             prefix = settings.vectors.collection_prefix
-            index = chroma_index(client, "sticker_text", prefix)
-            styles = chroma_index(client, "sticker_style", prefix)
+            traffic = SearchTraffic()
+            gil_bound = traffic if settings.vectors.mode == "embedded" else None
+            index = chroma_index(client, "sticker_text", prefix, gil_bound)
+            styles = chroma_index(client, "sticker_style", prefix, gil_bound)
         except Exception:
             if lock:
                 lock.release()
@@ -101,7 +105,7 @@ class SearchService:
         want_threads(tm.torch_threads)
         single_threaded_blas()
         embedder = embedder or make_text_embedder(tm)
-        return cls(settings, db, index, embedder, lock, styles)
+        return cls(settings, db, index, embedder, lock, styles, traffic)
 
     @property
     def settings(self) -> EngineSettings:
@@ -182,6 +186,10 @@ class SearchService:
     def search(self, query: SearchQuery) -> SearchPage:
         """One page of the ranked results for a user's query."""
         _validate_query(query)
+        with self._core.traffic.serving():
+            return self._search(query)
+
+    def _search(self, query: SearchQuery) -> SearchPage:
         core = self._core
         snapshot = core.snapshot()
         text = normalize(query.text)

@@ -142,7 +142,7 @@ def test_libraries_made_before_spaces_upgrade_with_global_packs(tmp_path: Path) 
         for column in ("text_revision", "meta_revision", "style_revision"):
             db.execute(f"DROP INDEX ix_stickers_{column}")
             db.execute(f"ALTER TABLE stickers DROP COLUMN {column}")
-        for column in ("utility_revision", "rebuild_revision"):
+        for column in ("utility_revision", "rebuild_revision", "text_synced_revision"):
             db.execute(f"ALTER TABLE library_state DROP COLUMN {column}")
     with open_service(tmp_path) as svc:
         assert [p.space for p in svc.library.packs()] == [None]

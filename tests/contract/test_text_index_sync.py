@@ -190,3 +190,26 @@ def test_stale_documents_read_the_same_through_either_query(
             assert few == every
         assert ids(index_module.stale_documents(core.db, docs, "B")) == ids(docs)
         assert index_module.stale_documents(core.db, docs, core.embedder.identity) == []
+
+
+def test_a_restarted_process_checks_only_what_changed_since_the_recorded_sync(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[int] = []
+    real = index_module.stale_documents
+
+    def counting(db, docs, identity):  # type: ignore[no-untyped-def]
+        checked.append(len(docs))
+        return real(db, docs, identity)
+
+    monkeypatch.setattr(index_module, "stale_documents", counting)
+    new = ImportItem("new.png", lambda: encode(Image.new("RGBA", (16, 16), (1, 2, 3, 255)), "PNG"))
+    with SearchService.open(_settings(data_dir), HashEmbedder("A", 8)) as svc:
+        svc.library.import_items([new], "q")
+    assert checked == [1]  # not the library's eight documents
+    checked.clear()
+    with SearchService.open(_settings(data_dir), HashEmbedder("B", 8)) as svc:
+        assert svc.library.refresh() == len(EMOJI) + 1  # another model: every document
+    with SearchService.open(_settings(data_dir), HashEmbedder("B", 8)) as svc:
+        assert svc.library.refresh() == 0
+    assert checked == [len(EMOJI) + 1, 0]

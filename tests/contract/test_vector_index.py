@@ -12,7 +12,15 @@ from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings
 
 from engine.settings import VectorSettings
-from engine.vectors import MemoryVectorIndex, VectorIndex, chroma_client, chroma_index
+from engine.traffic import SearchTraffic
+from engine.vectors import (
+    WRITE_SLICE,
+    ChromaVectorIndex,
+    MemoryVectorIndex,
+    VectorIndex,
+    chroma_client,
+    chroma_index,
+)
 
 X = [1.0, 0.0, 0.0]
 Y = [0.0, 1.0, 0.0]
@@ -165,4 +173,48 @@ def test_chroma_follows_a_collection_another_process_recreated(tmp_path: Path) -
     assert ids(bot.query(np.array([0.0, 1.0], dtype=np.float32), 5)) == [2]
     bot.upsert([3], np.array([[1.0, 0.0]], dtype=np.float32))
     assert bot.count() == 2
+    SharedSystemClient.clear_system_cache()
+
+
+class RecordingCollection:
+    """A real Chroma collection, with the size of each write it was asked for."""
+
+    def __init__(self, collection: object) -> None:
+        self._col = collection
+        self.writes: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._col, name)
+
+    def upsert(self, ids: list[str], embeddings: np.ndarray) -> None:
+        self.writes.append(("upsert", len(ids)))
+        self._col.upsert(ids=ids, embeddings=embeddings)  # type: ignore[attr-defined]
+
+    def delete(self, ids: list[str]) -> None:
+        self.writes.append(("delete", len(ids)))
+        self._col.delete(ids=ids)  # type: ignore[attr-defined]
+
+
+def test_embedded_writes_go_in_slices_between_searches(tmp_path: Path) -> None:
+    """Embedded Chroma holds the GIL for a whole write: while searches are served, small ones."""
+    client = chromadb.PersistentClient(str(tmp_path), settings=Settings(anonymized_telemetry=False))
+    recorded = RecordingCollection(
+        client.get_or_create_collection("sticker_text", configuration={"hnsw": {"space": "cosine"}})
+    )
+    traffic = SearchTraffic()
+    index = ChromaVectorIndex(lambda: recorded, lambda: recorded, traffic=traffic)
+    rows = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    index.upsert(range(40), rows)  # nobody searching: one write
+    with traffic.serving():
+        pass  # a search just ended: the next writes are sliced
+    index.upsert(range(40, 80), rows)
+    index.delete(list(range(20)))
+    assert recorded.writes == [
+        ("upsert", 40),
+        *[("upsert", n) for n in (WRITE_SLICE, WRITE_SLICE, 40 - 2 * WRITE_SLICE)],
+        *[("delete", n) for n in (WRITE_SLICE, 20 - WRITE_SLICE)],
+    ]
+    assert index.count() == 60
+    got = index.get([45, 79])
+    np.testing.assert_allclose(np.stack([got[45], got[79]]), rows[[5, 39]], rtol=1e-6)
     SharedSystemClient.clear_system_cache()
