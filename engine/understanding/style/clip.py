@@ -75,7 +75,9 @@ def _load_clip(model_id: str, device: str) -> _Clip:
 
     try:
         model: Any = CLIPVisionModelWithProjection.from_pretrained(model_id)
-        processor: Any = AutoImageProcessor.from_pretrained(model_id)  # type: ignore[no-untyped-call]
+        # Typed in some transformers releases and not in others: call it through Any.
+        image_processors: Any = AutoImageProcessor
+        processor: Any = image_processors.from_pretrained(model_id)
     except (OSError, ValueError) as exc:
         raise StyleError(f"cannot load the CLIP style model {model_id!r}: {exc}") from exc
     model.to(device).eval()
