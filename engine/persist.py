@@ -70,7 +70,7 @@ def save_snapshot(snapshot: Snapshot, path: Path, cfg: SearchSettings) -> None:
     arrays["doc_ids"] = np.fromiter(snapshot.documents, dtype=np.int64)
     arrays |= _table("meta", [[getattr(m, f) for f in META_FIELDS] for m in snapshot.meta.values()])
     arrays["style_ids"] = np.array(snapshot.styles.ids, dtype=np.int64)
-    arrays["style_raw"] = snapshot.styles.raw
+    arrays["style_raw"] = snapshot.styles.stored
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as out:
         np.savez(out, **arrays)  # type: ignore[arg-type]

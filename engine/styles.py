@@ -23,6 +23,12 @@ from engine.imaging import unit_rows
 from engine.settings import PersonalizationSettings
 
 Matrix = npt.NDArray[np.float32]
+Stored = npt.NDArray[np.float16]
+# Raw rows are kept in half precision: 1M rows of 256 are 0.5 GB, not 1 GB. Style vectors are
+# L2-normalised (engine.understanding.style), far inside its range. Rows are rounded once, on
+# entry, and every product and sum over them runs in float32 or float64, so a change and a
+# rebuild agree; centred rows move by about 2e-4 (tests/unit/test_style_scores.py).
+STORED = np.float16
 Ints = npt.NDArray[np.int64]
 Label = tuple[str, str]  # (emoji, pack) of a styled sticker
 MERGE_MIN = 4096  # delta rows (and dead base rows) tolerated before the base is rebuilt
@@ -80,7 +86,7 @@ class _Base:
     """Immutable rows in id order: raw vectors, their group keys and squared norms."""
 
     ids: Ints
-    raw: Matrix
+    raw: Stored
     keys: Ints
     sq: npt.NDArray[np.float64]
 
@@ -213,16 +219,34 @@ class _Stats:
         self.total -= vector
 
 
-def _base(ids: Ints, raw: Matrix, keys: Ints) -> _Base:
+def _stored(vectors: npt.ArrayLike) -> Stored:
+    """Vectors as the matrix keeps them (float32 first, so every path rounds alike)."""
+    arr = np.asarray(vectors)
+    return arr if arr.dtype == STORED else np.asarray(arr, dtype=np.float32).astype(STORED)
+
+
+def _base(ids: Ints, raw: npt.ArrayLike, keys: Ints) -> _Base:
+    rows = _stored(raw)
     if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
         order = np.argsort(ids, kind="stable")
-        ids, raw, keys = ids[order], raw[order], keys[order]
-    raw = np.ascontiguousarray(raw, dtype=np.float32)  # in id order already: no copy
-    sq = np.einsum("ij,ij->i", raw, raw, dtype=np.float64)
-    return _Base(ids, raw, keys, sq)
+        ids, rows, keys = ids[order], rows[order], keys[order]
+    rows = np.ascontiguousarray(rows)
+    sq = np.zeros(rows.shape[0], dtype=np.float64)
+    for start in range(0, rows.shape[0], CHUNK):
+        part = rows[start : start + CHUNK].astype(np.float64)
+        sq[start : start + CHUNK] = np.einsum("ij,ij->i", part, part)
+    return _Base(ids, rows, keys, sq)
 
 
-def _summed(weights: sp.csr_array, raw: Matrix) -> npt.NDArray[np.float64]:
+def _products(rows: Stored, right: Matrix) -> npt.NDArray[np.float64]:
+    """rows @ right in float32, a chunk at a time: no float32 copy of a million rows."""
+    out = np.zeros((rows.shape[0], right.shape[1]), dtype=np.float64)
+    for start in range(0, rows.shape[0], CHUNK):
+        out[start : start + CHUNK] = rows[start : start + CHUNK].astype(np.float32) @ right
+    return out
+
+
+def _summed(weights: sp.csr_array, raw: Stored) -> npt.NDArray[np.float64]:
     # float64 sums in chunks: a whole float64 copy of a million rows would be 2 GB.
     out = np.zeros((weights.shape[0], raw.shape[1]), dtype=np.float64)
     for start in range(0, raw.shape[0], CHUNK):
@@ -288,7 +312,7 @@ class StyleMatrix:
         self._labelled = emoji is not None and len(ids) > 0
         self._codes = _Codes()
         id_array = np.asarray(list(ids), dtype=np.int64)
-        raw = np.asarray(vectors, dtype=np.float32)
+        raw = _stored(vectors)
         raw = raw.reshape(len(id_array), -1) if raw.size else raw.reshape(0, raw.shape[-1])
         labels = emoji if emoji is not None else [""] * len(id_array)
         pack_of = [self.packs.get(i, "") for i in id_array.tolist()]
@@ -297,7 +321,7 @@ class StyleMatrix:
     def _set_base(self, base: _Base) -> None:
         self._b = base
         self._stats = _stats(base)
-        self._delta: dict[int, tuple[Matrix, int]] = {}  # id -> (raw vector, group key)
+        self._delta: dict[int, tuple[Stored, int]] = {}  # id -> (raw vector, group key)
         self._dead: frozenset[int] = frozenset()  # base ids gone or moved into the delta
         self._fresh()
 
@@ -369,6 +393,11 @@ class StyleMatrix:
     @property
     def raw(self) -> Matrix:
         """The stored vectors, rows in the order of `ids`."""
+        return self._all_rows()[1].astype(np.float32)
+
+    @property
+    def stored(self) -> Stored:
+        """The stored vectors as kept (half precision), rows in the order of `ids`."""
         return self._all_rows()[1]
 
     @property
@@ -419,20 +448,20 @@ class StyleMatrix:
 
     def _raw_rows(self, ids: Sequence[int], rows: Sequence[int]) -> tuple[Matrix, Ints]:
         at = np.asarray(rows, dtype=np.int64)
-        raw = self._b.raw[np.maximum(at, 0)] if len(at) else np.zeros((0, self.dim), np.float32)
+        raw = self._b.raw[np.maximum(at, 0)].astype(np.float32)
         keys = self._b.keys[np.maximum(at, 0)] if len(at) else np.zeros(0, np.int64)
         for n in np.flatnonzero(at < 0).tolist():
             raw[n], keys[n] = self._delta[ids[n]]
         return raw, keys
 
-    def _delta_rows(self) -> tuple[Ints, Matrix, Ints]:
+    def _delta_rows(self) -> tuple[Ints, Stored, Ints]:
         """The delta's ids, raw vectors and group keys."""
         moved = list(self._delta.items())
         ids = np.asarray([i for i, _ in moved], dtype=np.int64)
-        raw = np.asarray([r for _, (r, _) in moved], np.float32).reshape(-1, self.dim)
+        raw = np.asarray([r for _, (r, _) in moved], STORED).reshape(-1, self.dim)
         return ids, raw, np.asarray([k for _, (_, k) in moved], dtype=np.int64)
 
-    def _all_rows(self) -> tuple[Ints, Matrix, Ints]:
+    def _all_rows(self) -> tuple[Ints, Stored, Ints]:
         """Every live row in id order: ids, raw vectors, group keys."""
         if not (self._delta or self._dead):
             return self._b.ids, self._b.raw, self._b.keys
@@ -442,20 +471,20 @@ class StyleMatrix:
         raw = np.concatenate([self._b.raw[alive], added])[order]
         return ids[order], raw, np.concatenate([self._b.keys[alive], moved_keys])[order]
 
-    def _computed(self, raw: Matrix, keys: Ints, name: str, prior: float) -> Matrix:
+    def _computed(self, raw: Matrix | Stored, keys: Ints, name: str, prior: float) -> Matrix:
         if not self._centring:
             return unit_rows(raw)
-        x = raw - self.mean
+        x = raw.astype(np.float32) - self.mean
         if name == "content":
             x -= self._others(raw, keys, prior)
         return unit_rows(x)
 
-    def _others(self, raw: Matrix, keys: Ints, prior: float) -> Matrix:
+    def _others(self, raw: Matrix | Stored, keys: Ints, prior: float) -> Matrix:
         """Per row, the mean over the other packs with its emoji of each pack's mean (centred)."""
         stats = self._stats
         emoji = keys >> PACK_BITS
         shared, share = self._emoji_terms(prior)
-        own = raw.copy()  # a lone sticker of its pack is its pack's mean
+        own = raw.astype(np.float32)  # a lone sticker of its pack is its pack's mean
         counts = stats.counts.many(keys)
         grouped = np.flatnonzero(counts > 1)
         if len(grouped):
@@ -488,12 +517,13 @@ class StyleMatrix:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         both = np.stack([v, self.mean]).T
         # The base's products first, then its live rows: no copy of a million raw rows.
-        ids, dots, sq = self._b.ids, (self._b.raw @ both).astype(np.float64), self._b.sq
+        ids, dots, sq = self._b.ids, _products(self._b.raw, both), self._b.sq
         if self._delta or self._dead:
             alive, (extra, moved, _) = self._alive(), self._delta_rows()
             ids = np.concatenate([ids[alive], extra])
-            dots = np.concatenate([dots[alive], (moved @ both).astype(np.float64)])
-            sq = np.concatenate([sq[alive], np.einsum("ij,ij->i", moved, moved, dtype=np.float64)])
+            dots = np.concatenate([dots[alive], _products(moved, both)])
+            wide = moved.astype(np.float64)
+            sq = np.concatenate([sq[alive], np.einsum("ij,ij->i", wide, wide)])
             order = np.argsort(ids, kind="stable")
             ids, dots, sq = ids[order], dots[order], sq[order]
         mean64 = self.mean.astype(np.float64)
@@ -543,7 +573,7 @@ class StyleMatrix:
 
     def _rebuilt(
         self,
-        rows: dict[int, tuple[Matrix, int]],
+        rows: dict[int, tuple[Stored, int]],
         vectors: Mapping[int, Matrix],
         removed: Collection[int],
         labels: Mapping[int, Label],
@@ -551,19 +581,19 @@ class StyleMatrix:
         for i, v in vectors.items():
             label = labels.get(i)
             key = self._codes.key(label) if label else rows.get(i, (v, 0))[1]
-            rows[i] = (np.asarray(v, dtype=np.float32), key)
+            rows[i] = (_stored(v), key)
         for i in removed:
             rows.pop(i, None)
         ids = sorted(rows)
         dim = len(rows[ids[0]][0]) if ids else self.dim
-        raw = np.asarray([rows[i][0] for i in ids], np.float32).reshape(len(ids), dim)
+        raw = np.asarray([rows[i][0] for i in ids], STORED).reshape(len(ids), dim)
         keys = np.asarray([rows[i][1] for i in ids], dtype=np.int64)
         self._set_base(_base(np.asarray(ids, dtype=np.int64), raw, keys))
 
     def _move(
         self, i: int, vector: Matrix | None, gone: bool, label: Label | None, dead: set[int]
     ) -> None:
-        old: tuple[Matrix, int] | None = None
+        old: tuple[Stored, int] | None = None
         if i in self._delta:
             old = self._delta.pop(i)
         elif i not in dead and (at := self._b.position(i)) >= 0:
@@ -574,7 +604,7 @@ class StyleMatrix:
         if gone:
             return
         if vector is not None:
-            raw = np.asarray(vector, dtype=np.float32)
+            raw = _stored(vector)
         elif old is not None:
             raw = old[0]
         else:

@@ -4,9 +4,10 @@ import logging
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from engine.persist import FORMAT, snapshot_path
+from engine.persist import FORMAT, load_saved, save_snapshot, snapshot_path
 from engine.service import SearchService
 from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
 from engine.types import SearchQuery
@@ -80,3 +81,21 @@ def test_a_bad_saved_snapshot_is_rebuilt(
             assert "rebuilding" in caplog.text
         finally:
             again.close()
+
+
+def test_style_vectors_are_saved_in_half_precision_and_load_as_kept(tmp_path: Path) -> None:
+    svc, steps = _library(tmp_path)
+    steps.annotates()
+    core = internals(svc)
+    snapshot = core.fresh_snapshot()
+    kept, path = snapshot.styles, tmp_path / "saved.npz"
+    save_snapshot(snapshot, path, core.settings.search)
+    svc.close()
+    assert len(kept) > 0
+    with np.load(path) as data:
+        assert data["style_raw"].dtype == np.float16
+        assert data["style_ids"].tolist() == kept.ids
+    loaded = load_saved(path, core.settings.search)
+    assert loaded is not None and loaded.styles.ids == kept.ids
+    np.testing.assert_array_equal(loaded.styles.stored, kept.stored)
+    np.testing.assert_array_equal(loaded.styles.vectors, kept.vectors)

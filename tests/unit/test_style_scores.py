@@ -138,6 +138,11 @@ def test_nearest_averages_a_short_history_whole() -> None:
     assert style_scores(profile, candidates, styles, halved) == pytest.approx([1.0, 0.5])
 
 
+def half(x: np.ndarray) -> np.ndarray:
+    """float32 values that half precision holds exactly: the matrix's definitions, to float32."""
+    return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
 def _content_means_by_loop(
     x: np.ndarray, emoji: list[str], packs: list[str], prior: float
 ) -> np.ndarray:
@@ -163,7 +168,7 @@ def _content_means_by_loop(
 def test_the_content_space_is_its_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 500
-    raw = rng.normal(size=(n, 12)).astype(np.float32) + 3.0
+    raw = half(rng.normal(size=(n, 12)) + 3.0)
     emoji = [["", "a", "b", "c", "d"][k] for k in rng.integers(0, 5, n)]
     packs = [f"p{k}" for k in rng.integers(0, 7, n)]
     emoji[0], packs[0] = "only-one-pack", "p0"  # an emoji one pack alone has stays as is
@@ -196,7 +201,7 @@ def _changes(
         labels[i] = (str(rng.choice(["a", "b", "c", ""])), f"p{rng.integers(0, 4)}")  # moved
     for _ in range(int(rng.integers(0, 8))):
         i = int(rng.integers(1, 400))  # new or re-embedded
-        vectors[i] = rng.normal(size=6).astype(np.float32) + 2.0
+        vectors[i] = half(rng.normal(size=6) + 2.0)
         labels[i] = (str(rng.choice(["a", "b", "c"])), f"p{rng.integers(0, 4)}")
     removed = set(rng.choice(live, size=min(len(live), 3), replace=False).tolist())
     return vectors, removed - set(vectors), labels
@@ -211,7 +216,7 @@ def test_changed_styles_equal_a_matrix_built_afresh(
     monkeypatch.setattr(engine.styles, "MERGE_MIN", merge_min)
     rng = np.random.default_rng(4)
     rows = {
-        i: (rng.normal(size=6).astype(np.float32) + 2.0, (str(rng.choice(["a", "b"])), f"p{i % 3}"))
+        i: (half(rng.normal(size=6) + 2.0), (str(rng.choice(["a", "b"])), f"p{i % 3}"))
         for i in range(1, 60)
     }
     # From nothing: the first batch gives the vectors their length.
@@ -258,3 +263,29 @@ def test_a_new_pack_lookup_keeps_the_computed_spaces() -> None:
     assert grown.space("content", 0.5) is content  # not recomputed
     assert grown.packs[4] == "new" and 4 not in grown and 1 in grown
     assert 4 not in styles.packs
+
+
+def test_rows_are_kept_in_half_precision_and_rank_as_full_precision_does() -> None:
+    rng = np.random.default_rng(5)
+    n, dim = 3000, 256
+    # Unit vectors around a shared direction, as style embedders give them: centring cancels
+    # most of each row, the worst case for rounding.
+    common = unit_rows(rng.normal(size=dim))
+    raw = unit_rows(common * 3 + rng.normal(size=(n, dim)) / np.sqrt(dim) * 2)
+    emoji = [str(k) for k in rng.integers(0, 40, n)]
+    packs = {i: f"p{k}" for i, k in enumerate(rng.integers(0, 30, n).tolist())}
+    styles = StyleMatrix(range(n), raw, emoji=emoji, packs=packs)
+    assert styles.stored.dtype == np.float16 and styles.stored.nbytes == n * dim * 2
+    assert styles.raw.dtype == np.float32
+    x = raw - raw.mean(axis=0)
+    exact = unit_rows(x)
+    np.testing.assert_allclose(styles.vectors, exact, atol=5e-4)
+    probe = exact[7]
+    ids, sims = styles.similarities(probe)
+    np.testing.assert_allclose(sims, exact @ probe, atol=5e-4)
+    top = np.argsort(-(exact @ probe))[:50]
+    assert len(set(top.tolist()) & set(ids[np.argsort(-sims)[:50]].tolist())) >= 48
+    cfg = PersonalizationSettings(style_space="content", content_prior=0.5)
+    found, rows = styles.rows(list(range(0, n, 7)), cfg)
+    means = _content_means_by_loop(x, emoji, [packs[i] for i in range(n)], 0.5)
+    np.testing.assert_allclose(rows, unit_rows(x - means)[found], atol=1e-3)
