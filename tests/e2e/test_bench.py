@@ -7,6 +7,13 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from engine.benchmark.corpus import make_corpus
+from engine.benchmark.run import build
+from engine.index import sync_point
+from engine.service import SearchService
+from engine.settings import EngineSettings, StorageSettings
+from tests.conftest import internals
+from tests.contract.test_text_index_sync import HashEmbedder
 
 LEXICAL_ONLY = "[search]\ndense = false\n"  # no text model load: the test stays fast
 
@@ -81,3 +88,17 @@ def test_sigterm_stops_the_bench_and_removes_its_postgresql_cluster(tmp_path: Pa
     finally:
         proc.kill()
     assert set(glob.glob("/tmp/stickerbot-pg-*")) == before
+
+
+def test_a_built_library_records_its_text_sync_point(tmp_path: Path) -> None:
+    settings = EngineSettings(storage=StorageSettings(data_dir=tmp_path / "lib"))
+    corpus = make_corpus(300, settings.search.locales)
+    embedder = HashEmbedder("bench-model", 8)
+    with SearchService.open(settings, embedder) as svc:
+        timings = build(svc, corpus, tmp_path, lambda _line: None)
+        core = internals(svc)
+        assert timings["stale_documents"] == 0
+        # As after a complete sync: the next refresh checks only what changes from here.
+        assert sync_point(core.db) == ("bench-model", core.db.revision())
+        embedded = len(embedder.embedded)  # the build embeds each emoji's keyword text
+        assert core.refresh() == 0 and len(embedder.embedded) == embedded
