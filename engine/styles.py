@@ -474,7 +474,7 @@ class StyleMatrix:
     def _computed(self, raw: Matrix | Stored, keys: Ints, name: str, prior: float) -> Matrix:
         if not self._centring:
             return unit_rows(raw)
-        x = raw.astype(np.float32) - self.mean
+        x = np.subtract(raw, self.mean, dtype=np.float32)  # one float32 copy, not two
         if name == "content":
             x -= self._others(raw, keys, prior)
         return unit_rows(x)
