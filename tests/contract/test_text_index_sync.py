@@ -1,6 +1,8 @@
 """Dense index sync: a change of text model re-embeds the whole library, resumably, once."""
 
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from PIL import Image
 from engine import index as index_module
 from engine.ingest import ImportItem
 from engine.service import SearchService
-from engine.settings import EngineSettings, StorageSettings
+from engine.settings import EngineSettings, SearchSettings, StorageSettings
 from engine.types import SearchQuery
 from tests.conftest import encode, internals
 
@@ -213,3 +215,37 @@ def test_a_restarted_process_checks_only_what_changed_since_the_recorded_sync(
     with SearchService.open(_settings(data_dir), HashEmbedder("B", 8)) as svc:
         assert svc.library.refresh() == 0
     assert checked == [len(EMOJI) + 1, 0]
+
+
+class CoresEmbedder(HashEmbedder):
+    """The fake model, saying how many cores a query takes and which thread embedded it."""
+
+    def __init__(self, cores: int) -> None:
+        super().__init__("A", 8)
+        self.cores = cores
+        self.threads: list[str] = []
+
+    def query_cores(self) -> int:
+        return self.cores
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return super().embed_queries(texts)
+
+
+@pytest.mark.parametrize(
+    ("setting", "cores", "beside"),
+    [(None, 1, True), (None, 10_000, False), (True, 10_000, True), (False, 1, False)],
+)
+def test_a_query_embeds_beside_bm25_only_when_a_core_is_left_for_it(
+    data_dir: Path, setting: bool | None, cores: int, beside: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    settings = _settings(data_dir).model_copy(
+        update={"search": SearchSettings(embed_in_parallel=setting)}
+    )
+    embedder = CoresEmbedder(cores)
+    with SearchService.open(settings, embedder) as svc:
+        assert svc.search(SearchQuery("u", "crying face", limit=5)).hits
+    (thread,) = embedder.threads
+    assert thread.startswith("query-embedding") is beside

