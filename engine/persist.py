@@ -12,7 +12,6 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import scipy.sparse as sp
 
 from engine.corpus import Corpus
 from engine.documents import FIELDS, StickerDocument
-from engine.index import PackOf, Snapshot, StickerMeta, scoped_counts
+from engine.index import META_FIELDS, Media, PackOf, Snapshot, StickerMeta, scoped_counts
 from engine.layered import Layered
 from engine.recall import FieldBM25, index_keys
 from engine.segments import Postings, Segment, Shapes
@@ -30,9 +29,8 @@ from engine.settings import SearchSettings
 from engine.styles import StyleMatrix
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # bump whenever tokenisation, documents or this layout change
+FORMAT = 3  # bump whenever tokenisation, documents or this layout change
 FILE_NAME = "snapshot.npz"
-META_FIELDS = [f.name for f in dataclass_fields(StickerMeta)]
 _SEP = "\x00"  # never inside a normalised text, file name or handle
 
 
@@ -68,7 +66,7 @@ def save_snapshot(snapshot: Snapshot, path: Path, cfg: SearchSettings) -> None:
     arrays |= _table("doc", [[d.fields.get(f, "") for f in FIELDS] + [d.dense_keywords]
                              for d in snapshot.documents.values()])  # fmt: skip
     arrays["doc_ids"] = np.fromiter(snapshot.documents, dtype=np.int64)
-    arrays |= _table("meta", [[getattr(m, f) for f in META_FIELDS] for m in snapshot.meta.values()])
+    arrays |= _meta_arrays(list(snapshot.meta.values()))
     arrays["style_ids"] = np.array(snapshot.styles.ids, dtype=np.int64)
     arrays["style_raw"] = snapshot.styles.stored
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -102,7 +100,7 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
         i: StickerDocument(i, {f: v for f, v in zip(FIELDS, row[:-1], strict=True) if v}, row[-1])
         for i, row in zip(doc_ids, _rows(data, "doc", len(FIELDS) + 1), strict=True)
     }
-    meta = {m.id: m for m in map(_meta, _rows(data, "meta", len(META_FIELDS)))}
+    meta = _load_meta(data)
     style_ids = data["style_ids"].tolist()
     packs = PackOf(meta)
     emoji = [meta[i].emoji if i in meta else "" for i in style_ids]
@@ -113,12 +111,46 @@ def _snapshot(data: Any, revision: int, cfg: SearchSettings) -> Snapshot:
     return Snapshot(revision, Layered(documents), Layered(meta), bm25, {}, styles, scoped)
 
 
-_ID, _NSFW = META_FIELDS.index("id"), META_FIELDS.index("nsfw")
+# Hit metadata: the fields besides the media as a string table; the media as 32-byte digests
+# in one array (a restart then builds no path strings), or as two paths in a second table for
+# files outside the media store's layout.
+_PLAIN = [f for f in META_FIELDS if f not in ("media_path", "preview_path")]
+_DIGEST = 32
 
 
-def _meta(row: list[Any]) -> StickerMeta:
-    row[_ID], row[_NSFW] = int(row[_ID]), row[_NSFW] == "1"
-    return StickerMeta(*row)  # positional: a restart builds one per sticker
+def _meta_arrays(metas: Sequence[StickerMeta]) -> dict[str, npt.NDArray[Any]]:
+    digests = np.zeros((len(metas), _DIGEST), dtype=np.uint8)
+    paths: list[list[Any]] = []
+    for n, m in enumerate(metas):
+        if isinstance(m.media, bytes):
+            digests[n] = np.frombuffer(m.media, dtype=np.uint8)
+            paths.append([None, None])
+        else:
+            paths.append(list(m.media))
+    return {
+        **_table("meta", [[getattr(m, f) for f in _PLAIN] for m in metas]),
+        **_table("paths", paths),
+        "meta_digests": digests,
+    }
+
+
+def _load_meta(data: Any) -> dict[int, StickerMeta]:
+    rows = _rows(data, "meta", len(_PLAIN))
+    paths = _rows(data, "paths", 2)
+    digests = data["meta_digests"].tobytes()
+    meta = {}
+    for n, (row, (media_path, preview_path)) in enumerate(zip(rows, paths, strict=True)):
+        media: Media = (
+            digests[n * _DIGEST : (n + 1) * _DIGEST]
+            if media_path is None
+            else (media_path, preview_path)
+        )
+        sticker_id, pack, emoji, file, fmt, tg, dc, nsfw, space = row
+        # Positional: a restart builds one per sticker.
+        meta[int(sticker_id)] = StickerMeta(
+            int(sticker_id), pack, emoji, file, fmt, media, tg, dc, nsfw == "1", space
+        )
+    return meta
 
 
 def _segment_arrays(segment: Segment) -> dict[str, npt.NDArray[Any]]:

@@ -2,6 +2,7 @@
 
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,26 @@ def test_style_vectors_are_saved_in_half_precision_and_load_as_kept(tmp_path: Pa
     assert loaded is not None and loaded.styles.ids == kept.ids
     np.testing.assert_array_equal(loaded.styles.stored, kept.stored)
     np.testing.assert_array_equal(loaded.styles.vectors, kept.vectors)
+
+
+def test_hit_metadata_loads_as_kept_whether_its_files_follow_the_store_layout_or_not(
+    tmp_path: Path,
+) -> None:
+    svc, _ = _library(tmp_path)
+    core = internals(svc)
+    snapshot = core.fresh_snapshot()
+    svc.close()
+    first, second, *_ = snapshot.meta.values()
+    assert isinstance(first.media, bytes)  # imported: named by its digest in the store
+    # A sticker known by its platform handle before its file was fetched, and one elsewhere.
+    odd = {
+        first.id: replace(first, media=("", ""), telegram_file_id="CAACAgIAAxkB"),
+        second.id: replace(second, media=("media/custom/a.webp", "previews/custom/a.png")),
+    }
+    kept = replace(snapshot, meta=snapshot.meta.updated(odd, []))
+    path = tmp_path / "saved.npz"
+    save_snapshot(kept, path, core.settings.search)
+    loaded = load_saved(path, core.settings.search)
+    assert loaded is not None and dict(loaded.meta) == dict(kept.meta)
+    assert loaded.meta[second.id].preview_path == "previews/custom/a.png"
+    assert loaded.meta[first.id].media_path == "" and loaded.meta[first.id].nsfw is first.nsfw

@@ -15,6 +15,7 @@ import engine.frames
 import engine.media
 from engine.errors import MediaError, UnsupportedFormatError
 from engine.frames import representative_index
+from engine.index import StickerMeta
 from engine.media import (
     PREVIEW_MAX_SIDE,
     MediaStore,
@@ -309,3 +310,25 @@ class TestMediaStore:
         with pytest.raises(OSError, match="No space"):
             store.put("media", "ab" * 32, "png", b"x" * 100)
         assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_hit_metadata_keeps_the_digest_of_store_paths_and_any_other_paths_whole(
+    tmp_path: Path,
+) -> None:
+    store = MediaStore(tmp_path)
+    digest = content_hash(b"sticker bytes")
+    media = store.put("media", digest, "webp", b"sticker bytes")
+    preview = store.put("previews", digest, "png", b"png bytes")
+    meta = StickerMeta.of(7, "pack", "😀", "a.webp", "webp", media, preview, None, None, False)
+    assert meta.media == bytes.fromhex(digest)  # 32 bytes, not two 90-character paths
+    assert (meta.media_path, meta.preview_path) == (media, preview)
+    hit = meta.hit(0.5, "/root")
+    assert (hit.media_path, hit.preview_path) == (f"/root/{media}", f"/root/{preview}")
+    for paths in [
+        ("", ""),
+        (media, ""),
+        ("media/x.webp", preview),
+        (media.replace("webp", "png"), preview),
+    ]:
+        other = StickerMeta.of(7, "pack", "😀", "a.webp", "webp", *paths, None, None, False)
+        assert other.media == paths and (other.media_path, other.preview_path) == paths
