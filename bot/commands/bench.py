@@ -30,6 +30,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Libraries (default: temp).")
 @click.option("--peer-url", help="PostgreSQL URL for the peer (default: a throwaway cluster).")
 @click.option("--no-peer", is_flag=True, help="Skip the pg_trgm peer.")
+@click.option("--no-server-restart", is_flag=True, help="Skip the restart against a Chroma server.")
 @click.option("--queries", default=300, show_default=True, help="Novel queries per stream.")
 @click.option("--typing", default=40, show_default=True, help="Queries typed prefix by prefix.")
 @click.option("--import-stickers", default=1000, show_default=True, help="Imported beside queries.")
@@ -44,6 +45,7 @@ def bench(
     work_dir: Path | None,
     peer_url: str | None,
     no_peer: bool,
+    no_server_restart: bool,
     queries: int,
     typing: int,
     import_stickers: int,
@@ -57,6 +59,7 @@ def bench(
         work_dir=work_dir,
         peer_url=peer_url,
         peer=not no_peer,
+        server_restart=not no_server_restart,
         novel=queries,
         typing=typing,
         import_stickers=import_stickers,

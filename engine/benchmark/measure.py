@@ -17,9 +17,11 @@ import numpy as np
 from PIL import Image
 
 from engine.benchmark.corpus import Corpus, SynthQuery
+from engine.chromaserver import chroma_server
 from engine.evaluation import ndcg
 from engine.ingest import ImportItem
 from engine.service import SearchService
+from engine.settings import EngineSettings
 from engine.types import SearchQuery
 
 K = 10
@@ -183,10 +185,10 @@ def time_to_searchable(
     }
 
 
-def rss_mb() -> float:
-    """This process's resident set size now (Linux), else its peak, in MiB."""
+def rss_mb(pid: int | None = None) -> float:
+    """A process's resident set size now (Linux; this one by default), else our peak, in MiB."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -199,6 +201,25 @@ def disk_mb(root: Path) -> float:
     """Bytes of every file under `root`, in MiB."""
     total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return round(total / 2**20, 1)
+
+
+def restart_with_server(settings: EngineSettings, work: Path, query: str) -> dict[str, Any]:
+    """`restart`, with the library's vectors served by a Chroma server over the same files.
+
+    The server holds the vector index, so this process's memory is the bot's alone; the
+    server's is reported beside it (`chroma_server_rss_mb`, after the first answer).
+    """
+    chroma = settings.data_dir / "chroma"
+    with chroma_server(chroma, work / "chroma-server.log") as server:
+        vectors = settings.vectors.model_copy(
+            update={"mode": "server", "host": server.host, "port": server.port}
+        )
+        served = settings.model_copy(update={"vectors": vectors})
+        path = work / f"settings-{settings.data_dir.name}-server.json"
+        path.write_text(served.model_dump_json(), encoding="utf-8")
+        probe = restart(path, query)
+        probe["chroma_server_rss_mb"] = round(rss_mb(server.pid), 1)
+    return probe
 
 
 def restart(settings_json: Path, query: str) -> dict[str, Any]:

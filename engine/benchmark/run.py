@@ -24,6 +24,7 @@ from engine.benchmark.corpus import (
 )
 from engine.benchmark.peer import PeerIndex
 from engine.benchmark.report import check_targets
+from engine.chromaserver import chroma_executable
 from engine.index import stale_documents
 from engine.service import SearchService
 from engine.settings import EngineSettings, StorageSettings, VectorSettings
@@ -41,6 +42,7 @@ class BenchOptions:
     work_dir: Path | None = None
     peer_url: str | None = None  # None: a throwaway PostgreSQL cluster, if one is installed
     peer: bool = True
+    server_restart: bool = True  # a second restart, with the vectors on a Chroma server
     novel: int = 300  # queries per stream
     typing: int = 40  # queries typed prefix by prefix
     import_stickers: int = 1000
@@ -220,6 +222,16 @@ def bench_size(
     settings_file.write_text(settings.model_dump_json(), encoding="utf-8")
     result["restart"] = measure.restart(settings_file, streams.novel[0].text)
     say(f"  restart: first answer after {result['restart']['first_answer_s']} s")
+    if opts.server_restart and chroma_executable() is not None:
+        result["restart_server"] = measure.restart_with_server(
+            settings, work, streams.novel[0].text
+        )
+        served = result["restart_server"]
+        say(
+            f"  restart with a Chroma server: {served['first_answer_s']} s, bot "
+            f"{served['rss_without_models_mb']} MB w/o models, server "
+            f"{served['chroma_server_rss_mb']} MB"
+        )
     result["disk_mb"] = measure.disk_mb(data_dir)
     return result
 

@@ -51,10 +51,13 @@ def test_bench_runs_end_to_end_with_the_peer(
     assert r["during_import"]["stickers_imported"] == 20
     assert 0 < r["searchable"]["searchable_s"] < 60
     assert r["restart"]["hits"] > 0 and r["restart"]["rss_mb"] > 0 and r["disk_mb"] > 0
+    served = r["restart_server"]  # the same library, its vectors on a Chroma server
+    assert served["hits"] == r["restart"]["hits"] and served["chroma_server_rss_mb"] > 0
+    assert served["rss_without_models_mb"] > 0 and served["first_answer_s"] > 0
     names = [t["target"] for t in result["targets"]]
     assert "300 p99 during import <= 2x idle" in names
     assert all(t["status"] in ("pass", "miss", "n/a") for t in result["targets"])
-    assert "novel p50" in table and "peer R@10" in table
+    assert "novel p50" in table and "peer R@10" in table and "Chroma server" in table
 
 
 def test_sigterm_stops_the_bench_and_removes_its_postgresql_cluster(tmp_path: Path) -> None:
