@@ -29,7 +29,14 @@ from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
 from engine.media import MediaStore
-from engine.persist import load_saved, savable, save_snapshot, snapshot_path
+from engine.persist import (
+    FORMAT,
+    load_saved,
+    savable,
+    save_snapshot,
+    saved_format,
+    snapshot_path,
+)
 from engine.personalize import ProfileReader
 from engine.recall import Candidate
 from engine.segments import Segment
@@ -153,7 +160,9 @@ class Core:
         if saved.revision > self.db.revision():
             log.warning("saved snapshot is newer than the library (another one?); rebuilding")
             return None
-        self._saved = saved.bm25.corpus.layers[0].segment
+        # A file in an older format is written anew at the next save, as if never saved.
+        current = saved_format(snapshot_path(self.settings.data_dir)) == FORMAT
+        self._saved = saved.bm25.corpus.layers[0].segment if current else None
         # Priors are not saved: they are few, and a utility run before the save is not pending.
         return replace(saved, priors=load_priors(self.db, self.settings.crowd))
 

@@ -30,6 +30,8 @@ from engine.styles import StyleMatrix
 
 log = logging.getLogger(__name__)
 FORMAT = 3  # bump whenever tokenisation, documents or this layout change
+# Formats still read: 2 kept hit metadata's media paths as strings (3 keeps their digests).
+READABLE = frozenset({2, FORMAT})
 FILE_NAME = "snapshot.npz"
 _SEP = "\x00"  # never inside a normalised text, file name or handle
 
@@ -82,7 +84,8 @@ def load_saved(path: Path, cfg: SearchSettings) -> Snapshot | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(_strings(data["header"])[0])
-            if {k: header.get(k) for k in fingerprint(cfg)} != fingerprint(cfg):
+            wanted = {k: v for k, v in fingerprint(cfg).items() if k != "format"}
+            if {k: header.get(k) for k in wanted} != wanted or header.get("format") not in READABLE:
                 log.warning("saved snapshot %s is of other settings or format; rebuilding", path)
                 return None
             return _snapshot(data, int(header["revision"]), cfg)
@@ -134,7 +137,26 @@ def _meta_arrays(metas: Sequence[StickerMeta]) -> dict[str, npt.NDArray[Any]]:
     }
 
 
+def _format2_meta(row: list[Any]) -> tuple[int, StickerMeta]:
+    sticker_id, pack, emoji, file, fmt, media, preview, tg, dc, nsfw, space = row
+    meta = StickerMeta.of(
+        int(sticker_id), pack, emoji, file, fmt, media, preview, tg, dc, nsfw == "1", space
+    )
+    return meta.id, meta
+
+
+def saved_format(path: Path) -> int | None:
+    """The format a saved snapshot was written in (None when there is none to read)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return int(json.loads(_strings(data["header"])[0])["format"])
+    except Exception:
+        return None
+
+
 def _load_meta(data: Any) -> dict[int, StickerMeta]:
+    if "meta_digests" not in data.files:  # format 2
+        return dict(map(_format2_meta, _rows(data, "meta", len(META_FIELDS))))
     rows = _rows(data, "meta", len(_PLAIN))
     paths = _rows(data, "paths", 2)
     digests = data["meta_digests"].tobytes()

@@ -1,5 +1,6 @@
 """The saved snapshot survives a restart and catches up with later changes; a bad one is rebuilt."""
 
+import json
 import logging
 import random
 from dataclasses import replace
@@ -8,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.persist import FORMAT, load_saved, save_snapshot, snapshot_path
+from engine import persist
+from engine.index import META_FIELDS
+from engine.persist import FORMAT, load_saved, save_snapshot, saved_format, snapshot_path
 from engine.service import SearchService
 from engine.settings import CrowdSettings, EngineSettings, SearchSettings, StorageSettings
 from engine.types import SearchQuery
@@ -123,3 +126,42 @@ def test_hit_metadata_loads_as_kept_whether_its_files_follow_the_store_layout_or
     assert loaded is not None and dict(loaded.meta) == dict(kept.meta)
     assert loaded.meta[second.id].preview_path == "previews/custom/a.png"
     assert loaded.meta[first.id].media_path == "" and loaded.meta[first.id].nsfw is first.nsfw
+
+
+def _as_format_2(path: Path) -> None:
+    """Rewrite a saved snapshot as format 2 wrote it: media paths as strings, no digests."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if not k.startswith(("meta_", "paths_"))}
+        header = json.loads(persist._strings(data["header"])[0])
+    loaded = load_saved(path, SearchSettings(dense=False, save_index_min_stickers=0))
+    assert loaded is not None
+    rows = [[getattr(m, f) for f in META_FIELDS] for m in loaded.meta.values()]
+    arrays |= persist._table("meta", rows)
+    arrays["header"] = persist._blob([json.dumps({**header, "format": 2})])
+    with path.open("wb") as out:
+        np.savez(out, **arrays)
+
+
+def test_a_snapshot_saved_in_format_2_still_loads_and_is_saved_anew(tmp_path: Path) -> None:
+    svc, _ = _library(tmp_path)
+    svc.close()
+    path, cfg = snapshot_path(tmp_path), SearchSettings(dense=False, save_index_min_stickers=0)
+    path.unlink()  # rebuilt and saved at the library's last revision: nothing to catch up
+    svc = _open(tmp_path)
+    want = _answers(svc)
+    internals(svc).snapshots.wait_for_background(30)
+    svc.close()
+    kept = load_saved(path, cfg)
+    _as_format_2(path)
+    assert saved_format(path) == 2
+    loaded = load_saved(path, cfg)
+    assert kept is not None and loaded is not None
+    assert dict(loaded.meta) == dict(kept.meta)  # digests again, not path strings
+    assert all(isinstance(m.media, bytes) for m in loaded.meta.values())
+    again = _open(tmp_path)
+    try:
+        assert _answers(again) == want
+        internals(again).snapshots.wait_for_background(30)
+    finally:
+        again.close()
+    assert saved_format(path) == FORMAT  # upgraded by the first save, with no rebuild
