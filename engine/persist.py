@@ -65,7 +65,7 @@ def save_snapshot(snapshot: Snapshot, path: Path, cfg: SearchSettings) -> None:
     header = {**fingerprint(cfg), "revision": snapshot.revision}
     arrays: dict[str, npt.NDArray[Any]] = {"header": _blob([json.dumps(header)])}
     arrays |= _segment_arrays(snapshot.bm25.corpus.layers[0].segment)
-    arrays |= _table("doc", [[d.fields.get(f, "") for f in FIELDS] + [d.dense_keywords]
+    arrays |= _table("doc", [[d.text(f) for f in FIELDS] + [d.dense_keywords]
                              for d in snapshot.documents.values()])  # fmt: skip
     arrays["doc_ids"] = np.fromiter(snapshot.documents, dtype=np.int64)
     arrays |= _meta_arrays(list(snapshot.meta.values()))

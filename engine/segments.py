@@ -170,7 +170,7 @@ def build_segment(docs: Sequence[StickerDocument], keys: Sequence[IndexKey]) -> 
         split = _index_tokens(key)
         # Stickers of one emoji share most fields: tokenise each distinct text once.
         shape: dict[str, int] = {}
-        of_row = [shape.setdefault(d.fields.get(key[0], ""), len(shape)) for d in ordered]
+        of_row = [shape.setdefault(d.text(key[0]), len(shape)) for d in ordered]
         distinct = build_postings([split(t) for t in shape])
         if key[0] in SHARED_FIELDS:
             postings.append(_shared(distinct, np.array(of_row, dtype=np.int32)))

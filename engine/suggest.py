@@ -53,7 +53,7 @@ def sticker_counts(docs: Sequence[StickerDocument]) -> Counter[str]:
     """How many stickers each phrase describes."""
     # Stickers of one emoji without annotations share their whole document: expand each
     # distinct document once.
-    shapes = Counter(tuple(d.fields.get(f, "") for f in SUGGEST_FIELDS) for d in docs)
+    shapes = Counter(tuple(d.text(f) for f in SUGGEST_FIELDS) for d in docs)
     counts: Counter[str] = Counter()
     for fields, n in shapes.items():
         for phrase in _phrases(fields):

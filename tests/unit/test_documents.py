@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.documents import build_document, name_words, pack_name_words
+from engine.documents import StickerDocument, build_document, name_words, pack_name_words
 from engine.lexicon import Lexicon
 from engine.recall import FieldBM25
 from engine.settings import DEFAULT_FIELD_WEIGHTS
@@ -63,3 +63,18 @@ def test_stickers_of_one_emoji_and_pack_share_their_long_texts() -> None:
     assert one.dense_keywords is two.dense_keywords
     assert (one.fields["ocr"], two.fields["ocr"]) == ("text 1", "text 2")
     assert "file_name" not in one.fields  # "a" is too short to be a word: no field at all
+
+
+def test_a_document_keeps_its_texts_in_slots_and_compares_by_them() -> None:
+    one = StickerDocument(1, {"ocr": "hello", "emoji": "😀", "caption": ""}, "grinning face")
+    same = StickerDocument(1, {"emoji": "😀", "ocr": "hello"}, "grinning face")
+    assert one == same and hash(one) == hash(same)  # the order of the fields does not matter
+    assert one.fields == {"emoji": "😀", "ocr": "hello"}  # an empty text is no field
+    assert (one.text("ocr"), one.text("caption"), one.text("not_a_field")) == ("hello", "", "")
+    assert one != StickerDocument(1, {"emoji": "😀", "ocr": "hullo"}, "grinning face")
+    assert one != StickerDocument(2, {"emoji": "😀", "ocr": "hello"}, "grinning face")
+    assert StickerDocument(3, {"not_a_field": "cat"}).fields == {}  # nothing would index it
+    with pytest.raises(AttributeError):
+        one.sticker_id = 5  # type: ignore[misc]
+    assert not hasattr(one, "__dict__")  # slots only: no per-document dict
+    assert "hello" in repr(one) and one.dense_text() == "grinning face ; hello"
