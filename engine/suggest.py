@@ -25,7 +25,7 @@ SUGGEST_FIELDS = (
     "history_queries",
     "pack_title",
     "pack_name",
-    "file_words",
+    "file_name",
 )
 ENTRY_SEPARATOR = " ; "
 MAX_PHRASE_CHARS = 100  # Discord's longest autocomplete choice

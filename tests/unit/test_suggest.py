@@ -34,6 +34,14 @@ def test_phrases_count_the_stickers_behind_them() -> None:
     assert counts["hello there"] == 1, "learned queries are phrases too"
 
 
+def test_words_of_file_names_are_phrases_too() -> None:
+    named = StickerDocument(6, {"emoji_keywords": "cat", "file_name": "sleepy kitten"})
+    assert sticker_counts([*DOCS, named])["sleepy kitten"] == 1
+    assert [s.text for s in Vocabulary(sticker_counts([named]), {}).complete("sle", 3)] == [
+        "sleepy kitten"
+    ]
+
+
 def test_completions_rank_by_stickers_behind_them() -> None:
     vocab = Vocabulary(sticker_counts(DOCS), {})
     assert [s.text for s in vocab.complete("ha", 3)] == ["happy", "hand", "happiness"]
