@@ -18,6 +18,7 @@ from engine.documents import StickerDocument, build_document
 from engine.embedding import TextEmbedder
 from engine.layered import Layered
 from engine.lexicon import Lexicon
+from engine.media import stored_path
 from engine.recall import FieldBM25
 from engine.schema import Annotation, LibraryState, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
@@ -71,18 +72,17 @@ class StickerMeta:
     @property
     def media_path(self) -> str:
         """The sticker file, relative to the media root."""
-        if isinstance(self.media, tuple):
-            return self.media[0]
-        digest = self.media.hex()
-        return f"media/{digest[:2]}/{digest}.{self.format}"
+        return self._paths()[0]
 
     @property
     def preview_path(self) -> str:
         """Its still PNG preview, relative to the media root."""
+        return self._paths()[1]
+
+    def _paths(self) -> tuple[str, str]:
         if isinstance(self.media, tuple):
-            return self.media[1]
-        digest = self.media.hex()
-        return f"previews/{digest[:2]}/{digest}.png"
+            return self.media
+        return _store_paths(self.media.hex(), self.format)
 
     def visible_in(self, space: str | None) -> bool:
         """Whether a caller in `space` may see this sticker."""
@@ -106,15 +106,17 @@ class StickerMeta:
 
 def compact_media(format: str, media_path: str, preview_path: str) -> Media:
     """The digest the two paths are named by in the media store's layout, else the paths."""
+    paths = (media_path, preview_path)
     digest = preview_path[-68:-4]  # previews/ab/<64 hex>.png
     try:
         raw = bytes.fromhex(digest)
     except ValueError:
-        return (media_path, preview_path)
-    if len(raw) != 32:
-        return (media_path, preview_path)
-    standard = (f"media/{digest[:2]}/{digest}.{format}", f"previews/{digest[:2]}/{digest}.png")
-    return raw if (media_path, preview_path) == standard else (media_path, preview_path)
+        return paths
+    return raw if len(raw) == 32 and paths == _store_paths(digest, format) else paths
+
+
+def _store_paths(digest: str, format: str) -> tuple[str, str]:
+    return stored_path("media", digest, format), stored_path("previews", digest, "png")
 
 
 @dataclass(frozen=True)

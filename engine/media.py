@@ -83,6 +83,11 @@ def render_preview(frame: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def stored_path(kind: str, digest: str, ext: str) -> str:
+    """Where the store keeps a file of `kind` ("media", "previews"), relative to its root."""
+    return f"{kind}/{digest[:2]}/{digest}.{ext}"
+
+
 class MediaStore:
     """Files under `root`, addressed by content hash; paths returned relative to `root`."""
 
@@ -91,7 +96,7 @@ class MediaStore:
 
     def put(self, kind: str, digest: str, ext: str, data: bytes) -> str:
         """Write atomically unless present; return the relative path."""
-        rel = Path(kind) / digest[:2] / f"{digest}.{ext}"
+        rel = stored_path(kind, digest, ext)
         target = self.root / rel
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +108,7 @@ class MediaStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        return rel.as_posix()
+        return rel
 
     def path(self, rel: str) -> Path:
         """Absolute path of a stored file."""
