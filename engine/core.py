@@ -29,6 +29,7 @@ from engine.lexicon import Lexicon
 from engine.library import Library
 from engine.lock import WriterLock
 from engine.media import MediaStore
+from engine.pages import Ranking
 from engine.persist import (
     FORMAT,
     load_saved,
@@ -38,7 +39,6 @@ from engine.persist import (
     snapshot_path,
 )
 from engine.personalize import ProfileReader
-from engine.recall import Candidate
 from engine.segments import Segment
 from engine.settings import EngineSettings
 from engine.snapshots import SnapshotKeeper
@@ -91,7 +91,7 @@ class Core:
         self.lexicon = Lexicon(settings.search.locales)
         self.lock = lock
         cfg = settings.search
-        self.pages: TTLCache[list[Candidate]] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
+        self.pages: TTLCache[Ranking] = TTLCache(cfg.cache_size, cfg.cache_ttl_s)
         self.query_vectors = QueryEmbeddingCache(embedder, cfg.embedding_cache_size)
         self.profiles = ProfileReader(db)
         # Dense neighbours of a settled query text at a revision: shared by users and keystrokes.

@@ -15,6 +15,7 @@ from engine.index import Snapshot
 from engine.leases import JobLeases
 from engine.library import validate_space, validate_user
 from engine.lock import WriterLock
+from engine.pages import DEEP, Ranking, deepened, dense_k, dense_pool
 from engine.personalize import Profile, personalize
 from engine.recall import Candidate, fuse_rrf, fuse_weighted
 from engine.settings import EngineSettings
@@ -48,7 +49,6 @@ from engine.types import (
 from engine.vectors import VectorIndex, chroma_client, chroma_index
 
 log = logging.getLogger(__name__)
-DENSE_WIDENING = 4
 
 
 class SearchService:
@@ -197,11 +197,16 @@ class SearchService:
         # The profile's stamp is in the key: a recomputed profile (maybe by another process)
         # must not be served stale pages.
         key = (query.user, text, query.include_nsfw, query.space, snapshot.revision, stamp)
-        ranked = core.pages.get(key)
-        if ranked is None:
-            ranked = self._rank(snapshot, text, query, profile)
-            core.pages.put(key, ranked)
-        return self._page(snapshot, ranked, query.offset, query.limit)
+        end = query.offset + query.limit
+        cached = ranking = core.pages.get(key)
+        if ranking is None:
+            ranking = self._rank(snapshot, text, query, profile, end)
+        if ranking.too_shallow_for(end):
+            deep = self._rank(snapshot, text, query, profile, DEEP)
+            ranking = deepened(ranking, deep, query.offset)
+        if ranking is not cached:
+            core.pages.put(key, ranking)
+        return self._page(snapshot, ranking.candidates, query.offset, query.limit)
 
     def _page(
         self, snapshot: Snapshot, ranked: list[Candidate], offset: int, limit: int
@@ -213,21 +218,22 @@ class SearchService:
         return SearchPage(hits, end if end < len(ranked) else None, len(ranked))
 
     def _rank(
-        self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None
-    ) -> list[Candidate]:
+        self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None, end: int
+    ) -> Ranking:
         core = self._core
         # Stickers of other spaces take recall slots and are dropped after: recall that many more.
         pool = core.pool_size() + snapshot.hidden_from(query.space)
+        depth = 0
         if not text:
             ranked = _by_rank(core.library.recent_stickers(query.user, pool))
         elif is_fragment(text, core.settings.search.typing.min_prefix):
             ranked = self._fragment(snapshot, text, query, profile, pool)
         else:
-            recalled = _visible(self._recall(snapshot, text, pool), snapshot, query.space)
-            ranked = _with_priors(recalled, snapshot.priors)
+            recalled, depth = self._recall(snapshot, text, pool, end)
+            ranked = _with_priors(_visible(recalled, snapshot, query.space), snapshot.priors)
             cfg = core.settings.personalization
             ranked = personalize(ranked, profile, snapshot.styles, cfg)
-        return _shown(ranked, snapshot, query.include_nsfw, query.space)
+        return Ranking(_shown(ranked, snapshot, query.include_nsfw, query.space), depth)
 
     def _fragment(
         self, snapshot: Snapshot, text: str, query: SearchQuery, profile: Profile | None, pool: int
@@ -246,7 +252,10 @@ class SearchService:
         floor = 0.5 * min((c.score for c in exact), default=1.0)
         return exact + [Candidate(c.sticker_id, floor * c.score) for c in _by_rank(rest)]
 
-    def _recall(self, snapshot: Snapshot, text: str, pool: int) -> list[Candidate]:
+    def _recall(
+        self, snapshot: Snapshot, text: str, pool: int, end: int
+    ) -> tuple[list[Candidate], int]:
+        """Fused lexical and dense candidates, and the depth dense recall stopped at (0: none)."""
         core = self._core
         cfg = core.settings.search
         embedder = core.embedder
@@ -256,7 +265,7 @@ class SearchService:
         # list (BM25 completes `bi`).
         settled = snapshot.bm25.settled(text)
         wants_dense = cfg.dense and weight > 0 and core.dense_ready and bool(settled)
-        k = _dense_k(pool, core.pool_size())
+        k, most = dense_k(pool, core.pool_size(), cfg.page_size, end)
         known = core.neighbours(snapshot, settled, k) if wants_dense else None
         # The query is embedded while BM25 runs: the model call releases the GIL, so a novel
         # query costs the slower of the two rather than their sum.
@@ -273,9 +282,12 @@ class SearchService:
             floor = cfg.dense_min_similarity
             floor = embedder.min_similarity if floor is None else floor
             dense = [(i, s) for i, s in known if s >= floor]
+        # Cut short when the index gave all that was asked, the last one still counted, and more
+        # could be asked for (past the floor, deeper neighbours would not count either).
+        depth = k if k < most and len(dense) >= k else 0
         if cfg.fusion == "rrf":
-            return fuse_rrf(lexical, dense, cfg.rrf_k)
-        return fuse_weighted(lexical, dense, weight)
+            return fuse_rrf(lexical, dense, cfg.rrf_k), depth
+        return fuse_weighted(lexical, dense, weight), depth
 
     # --- similar stickers ---------------------------------------------------------------
 
@@ -298,11 +310,11 @@ class SearchService:
         # The second element never equals a search text (those are normalised, no NUL).
         ref = f"\0similar {anchor.ref} {hint}"
         key = (query.user, ref, query.include_nsfw, query.space, snapshot.revision, stamp)
-        ranked = core.pages.get(key)
-        if ranked is None:
-            ranked = self._rank_similar(snapshot, anchor, hint, query, profile)
-            core.pages.put(key, ranked)
-        return self._page(snapshot, ranked, query.offset, query.limit)
+        ranking = core.pages.get(key)
+        if ranking is None:
+            ranking = Ranking(self._rank_similar(snapshot, anchor, hint, query, profile))
+            core.pages.put(key, ranking)
+        return self._page(snapshot, ranking.candidates, query.offset, query.limit)
 
     def _rank_similar(
         self,
@@ -345,7 +357,7 @@ class SearchService:
         self, snapshot: Snapshot, anchor: Anchor, hint: str, pool: int
     ) -> list[Candidate]:
         if anchor.sticker_id is None:
-            return self._recall(snapshot, hint, pool) if hint else []
+            return self._recall(snapshot, hint, pool, DEEP)[0] if hint else []
         core = self._core
         cfg = core.settings.search
         dense: list[tuple[int, float]] = []
@@ -356,7 +368,7 @@ class SearchService:
             dense = [
                 (i, s)
                 for i, s in core.text_index.query(
-                    stored[anchor.sticker_id], _dense_k(pool, core.pool_size())
+                    stored[anchor.sticker_id], dense_pool(pool, core.pool_size())
                 )
                 if s >= floor
             ]
@@ -391,14 +403,6 @@ def _overlap(setting: bool | None, embedder: TextEmbedder) -> bool:
     """Whether to embed the query beside BM25: as configured, else when a core is spare."""
     # Beside BM25 on the cores the model uses, the model slows by more than BM25 takes.
     return spare_core(embedder) if setting is None else setting
-
-
-def _dense_k(pool: int, base: int) -> int:
-    """How many neighbours to ask the vector index for, out of a widened pool."""
-    # Widened for hidden stickers like BM25's pool, but at most DENSE_WIDENING pools: a k of the
-    # whole library cost 5x a search (scripts/bench_discord.py). BM25 scores every sticker
-    # anyway, so lexical recall keeps the whole widening.
-    return min(pool, DENSE_WIDENING * base)
 
 
 def _visible(ranked: list[Candidate], snapshot: Snapshot, space: str | None) -> list[Candidate]:
