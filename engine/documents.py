@@ -4,6 +4,7 @@ import hashlib
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -131,11 +132,12 @@ def name_words(name: str) -> list[str]:
     return words
 
 
-def pack_name_words(name: str, title: str) -> list[str]:
+@lru_cache(maxsize=4096)  # every sticker of a pack asks the same
+def pack_name_words(name: str, title: str) -> tuple[str, ...]:
     """Words of a pack's name that its title does not already hold (Telegram's `_by_bot` cut)."""
     words = name_words(_BOT_SUFFIX.sub("", name))
     in_title = {w.lower() for w in _LETTERS.findall(title)}
-    return [] if set(words) <= in_title else words
+    return () if set(words) <= in_title else tuple(words)
 
 
 def build_document(
@@ -156,7 +158,7 @@ def build_document(
     """
     fields: dict[str, list[str]] = {f: [] for f in FIELDS}
     fields["emoji"].append(emoji)
-    fields["emoji_keywords"].extend(lexicon.keywords(emoji))
+    fields["emoji_keywords"].append(lexicon.keyword_text(emoji))
     fields["pack_title"].append(pack_title)
     fields["pack_name"].append(" ".join(pack_name_words(pack_name, pack_title)))
     fields["file_name"].append(" ".join(name_words(file_name)))
@@ -168,9 +170,7 @@ def build_document(
         k: _shared(k, text) for k, vs in fields.items() if (text := " ; ".join(filter(None, vs)))
     }
     locales = None if dense_locale == "all" else (dense_locale,)  # None: every configured one
-    return StickerDocument(
-        sticker_id, merged, sys.intern(" ; ".join(lexicon.keywords(emoji, locales)))
-    )
+    return StickerDocument(sticker_id, merged, lexicon.keyword_text(emoji, locales))
 
 
 def _shared(field: str, text: str) -> str:

@@ -97,14 +97,14 @@ def update_snapshot(
     scoped = Counter(previous.scoped)
     docs: dict[int, StickerDocument] = {}
     metas: dict[int, StickerMeta] = {}
-    for st, pack in rows:
-        if st.id in changes.text:
-            docs[st.id] = sticker_document(st, pack, annotations[st.id], lexicon, cfg)
-        _move_scope(scoped, previous.meta.get(st.id), pack.space)
-        metas[st.id] = sticker_meta(st, pack, cfg)
+    for row in rows:
+        if row.id in changes.text:
+            docs[row.id] = sticker_document(row, annotations[row.id], lexicon, cfg)
+        _move_scope(scoped, previous.meta.get(row.id), row.pack_space)
+        metas[row.id] = sticker_meta(row, cfg)
     changed_docs = list(docs.values())
     # A marker may name a sticker removed since (its row is gone): that is a removal too.
-    removed = changes.removed | (changes.stickers - {st.id for st, _ in rows})
+    removed = changes.removed | (changes.stickers - {row.id for row in rows})
     for sticker_id in removed:  # removal wins, over a row read in this update too
         _move_scope(scoped, metas.pop(sticker_id, None) or previous.meta.get(sticker_id), None)
     meta = previous.meta.updated(metas, removed)

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from sys import intern
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +23,13 @@ from engine.recall import FieldBM25
 from engine.schema import Annotation, LibraryState, Pack, Sticker
 from engine.settings import CrowdSettings, SearchSettings
 from engine.storage import Database
-from engine.styles import StyleMatrix
+from engine.styles import Stored, StyleMatrix, stored_rows
 from engine.types import StickerHit
 from engine.vectors import VectorIndex
 
 EMBED_BATCH = 256
+ROW_CHUNK = 20_000  # sticker rows a full build reads, documents and drops at a time
+STYLE_CHUNK = 20_000  # style vectors a full build fetches and stores at a time
 
 
 # What a hit shows, in the order `StickerMeta.of` and the saved snapshot take it.
@@ -90,6 +92,7 @@ class StickerMeta:
 
     def hit(self, score: float, media_root: str) -> StickerHit:
         """This sticker as a ranked hit with absolute media paths."""
+        media, preview = self._paths()
         return StickerHit(
             id=self.id,
             score=round(score, 6),
@@ -97,8 +100,8 @@ class StickerMeta:
             emoji=self.emoji,
             file=self.file,
             format=self.format,
-            media_path=f"{media_root}/{self.media_path}",
-            preview_path=f"{media_root}/{self.preview_path}",
+            media_path=f"{media_root}/{media}",
+            preview_path=f"{media_root}/{preview}",
             telegram_file_id=self.telegram_file_id,
             discord_sticker_id=self.discord_sticker_id,
         )
@@ -157,39 +160,80 @@ def _chunks(ids: Collection[int] | None) -> list[list[int] | None]:
     return [ordered[i : i + IN_CHUNK] for i in range(0, len(ordered), IN_CHUNK)]
 
 
-def sticker_rows(db: Database, ids: Collection[int] | None = None) -> list[tuple[Sticker, Pack]]:
-    """Stickers (of `ids`, or all of them) with their packs, by id."""
-    rows: list[tuple[Sticker, Pack]] = []
-    query = select(Sticker, Pack).join(Pack).order_by(Sticker.id)
+class StickerRow(NamedTuple):
+    """The columns of a sticker and of its pack that its document and hit metadata read."""
+
+    id: int
+    emoji: str
+    original_name: str
+    format: str
+    media_path: str
+    preview_path: str
+    telegram_file_id: str | None
+    discord_sticker_id: str | None
+    nsfw_score: float | None
+    pack_name: str
+    pack_title: str
+    pack_nsfw: bool
+    pack_space: str | None
+
+
+# Plain rows, not ORM objects: a million Sticker and Pack objects took 2.8 GB and 30 s to load.
+_ROWS = select(
+    Sticker.id, Sticker.emoji, Sticker.original_name, Sticker.format, Sticker.media_path,
+    Sticker.preview_path, Sticker.telegram_file_id, Sticker.discord_sticker_id,
+    Sticker.nsfw_score, Pack.name, Pack.title, Pack.nsfw, Pack.space,
+).join(Pack, Sticker.pack_id == Pack.id)  # fmt: skip
+
+
+def sticker_rows(db: Database, ids: Collection[int] | None = None) -> list[StickerRow]:
+    """Stickers (of `ids`, or all of them) with their packs' columns, by id."""
+    rows: list[StickerRow] = []
+    query = _ROWS.order_by(Sticker.id)
     with db.session() as s:
         for chunk in _chunks(ids):
             where = query if chunk is None else query.where(Sticker.id.in_(chunk))
-            rows.extend((st, pack) for st, pack in s.execute(where))
+            rows.extend(StickerRow._make(row) for row in s.execute(where))
     return rows
 
 
+def sticker_row_chunks(db: Database, size: int = ROW_CHUNK) -> Iterator[list[StickerRow]]:
+    """Every sticker row by id, `size` at a time, each chunk read on its own.
+
+    A change between two chunks is also recorded as a change since the revision read before
+    the first, so the next update applies it again.
+    """
+    last: int | None = None
+    while True:
+        query = _ROWS.order_by(Sticker.id).limit(size)
+        if last is not None:
+            query = query.where(Sticker.id > last)
+        with db.session() as s:
+            rows = [StickerRow._make(row) for row in s.execute(query)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
 def sticker_document(
-    st: Sticker,
-    pack: Pack,
-    annotations: list[dict[str, Any]],
-    lexicon: Lexicon,
-    cfg: SearchSettings,
+    row: StickerRow, annotations: list[dict[str, Any]], lexicon: Lexicon, cfg: SearchSettings
 ) -> StickerDocument:
     """The text document of one sticker row."""
     return build_document(
-        st.id, st.emoji, pack.title, annotations, lexicon, cfg.dense_locale,
-        file_name=st.original_name, pack_name=pack.name,
+        row.id, row.emoji, row.pack_title, annotations, lexicon, cfg.dense_locale,
+        file_name=row.original_name, pack_name=row.pack_name,
     )  # fmt: skip
 
 
-def sticker_meta(st: Sticker, pack: Pack, cfg: SearchSettings) -> StickerMeta:
+def sticker_meta(row: StickerRow, cfg: SearchSettings) -> StickerMeta:
     """What a hit of one sticker row shows."""
-    nsfw = pack.nsfw or (st.nsfw_score or 0.0) >= cfg.nsfw_threshold
+    nsfw = row.pack_nsfw or (row.nsfw_score or 0.0) >= cfg.nsfw_threshold
     # Pack, emoji and format repeat across stickers: one string each (sys.intern).
     return StickerMeta.of(
-        st.id, intern(pack.name), intern(st.emoji), st.original_name, intern(st.format),
-        st.media_path, st.preview_path, st.telegram_file_id, st.discord_sticker_id, nsfw,
-        None if pack.space is None else intern(pack.space),
+        row.id, intern(row.pack_name), intern(row.emoji), row.original_name, intern(row.format),
+        row.media_path, row.preview_path, row.telegram_file_id, row.discord_sticker_id, nsfw,
+        None if row.pack_space is None else intern(row.pack_space),
     )  # fmt: skip
 
 
@@ -201,13 +245,15 @@ def load_snapshot(
     style_index: VectorIndex | None = None,
 ) -> Snapshot:
     """Read the whole library and build documents, metadata and the BM25 indexes."""
-    revision = db.revision()
-    annotations = annotation_fields(db)
+    revision = db.revision()  # read first: a later write is reread next time, never missed
     docs: dict[int, StickerDocument] = {}
     meta: dict[int, StickerMeta] = {}
-    for st, pack in sticker_rows(db):
-        docs[st.id] = sticker_document(st, pack, annotations[st.id], lexicon, cfg)
-        meta[st.id] = sticker_meta(st, pack, cfg)
+    # Chunk by chunk: the rows of a whole library at once peaked at gigabytes.
+    for rows in sticker_row_chunks(db, ROW_CHUNK):
+        annotations = annotation_fields(db, [row.id for row in rows])
+        for row in rows:
+            docs[row.id] = sticker_document(row, annotations[row.id], lexicon, cfg)
+            meta[row.id] = sticker_meta(row, cfg)
     bm25 = FieldBM25(list(docs.values()), cfg.field_weights, cfg.phrase_weight, cfg.typing)
     styles = style_matrix(style_index, meta)
     priors = load_priors(db, crowd)
@@ -234,13 +280,20 @@ class PackOf(Mapping[int, str]):
 def style_matrix(index: VectorIndex | None, meta: Mapping[int, StickerMeta]) -> StyleMatrix:
     """The style embeddings of the stickers that have one, with every sticker's emoji and pack."""
     ids = list(meta)
-    vectors = index.get(ids) if index is not None and ids else {}
-    found = [i for i in ids if i in vectors]
+    found: list[int] = []
+    blocks: list[Stored] = []
+    # A chunk at a time, kept as the matrix keeps them: a million float32 arrays at once took
+    # 4 GB beside the snapshot.
+    for start in range(0, len(ids) if index is not None else 0, STYLE_CHUNK):
+        vectors = index.get(ids[start : start + STYLE_CHUNK])  # type: ignore[union-attr]
+        if vectors:
+            found.extend(vectors)
+            blocks.append(stored_rows(np.stack(list(vectors.values()))))
     packs = PackOf(meta)
     if not found:
         return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
     emoji = [meta[i].emoji for i in found]
-    return StyleMatrix(found, np.stack([vectors[i] for i in found]), emoji=emoji, packs=packs)
+    return StyleMatrix(found, np.concatenate(blocks), emoji=emoji, packs=packs)
 
 
 def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:

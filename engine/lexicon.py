@@ -3,6 +3,7 @@
 import gzip
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -13,6 +14,7 @@ from engine.errors import ConfigError
 VARIATION_SELECTORS = dict.fromkeys((0xFE0E, 0xFE0F))
 SKIN_TONES = dict.fromkeys(range(0x1F3FB, 0x1F400))
 AVAILABLE_LOCALES = ("de", "en", "es", "fr", "it", "ja", "ko", "pt", "ru", "zh")
+TEXT_CACHE = 65_536  # joined keyword texts kept, by emoji string and locales
 
 
 def strip_emoji_modifiers(text: str) -> str:
@@ -94,6 +96,7 @@ class Lexicon:
     def __init__(self, locales: Iterable[str]) -> None:
         self.locales = tuple(locales)
         self._tables = [_load_locale(loc) for loc in self.locales]
+        self._texts: dict[tuple[str, tuple[str, ...] | None], str] = {}
 
     def keywords(self, emoji: str, locales: Iterable[str] | None = None) -> list[str]:
         """Labels and keywords of every emoji in `emoji`, in the given or configured locales."""
@@ -106,6 +109,16 @@ class Lexicon:
                     words.append(entry.label)
                     words.extend(entry.tags)
         return words
+
+    def keyword_text(self, emoji: str, locales: tuple[str, ...] | None = None) -> str:
+        """`keywords` joined by " ; ", one string per emoji (a full build asks once a sticker)."""
+        key = (emoji, locales)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= TEXT_CACHE:
+                self._texts.clear()  # only odd emoji strings get here: the common ones return
+            text = self._texts[key] = sys.intern(" ; ".join(self.keywords(emoji, locales)))
+        return text
 
     def label(self, emoji: str, locale: str = "en") -> str:
         """The CLDR name of one emoji in one locale, or an empty string."""

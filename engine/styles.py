@@ -221,14 +221,14 @@ class _Stats:
         self.total -= vector
 
 
-def _stored(vectors: npt.ArrayLike) -> Stored:
+def stored_rows(vectors: npt.ArrayLike) -> Stored:
     """Vectors as the matrix keeps them (float32 first, so every path rounds alike)."""
     arr = np.asarray(vectors)
     return arr if arr.dtype == STORED else np.asarray(arr, dtype=np.float32).astype(STORED)
 
 
 def _base(ids: Ints, raw: npt.ArrayLike, keys: Ints) -> _Base:
-    rows = _stored(raw)
+    rows = stored_rows(raw)
     if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
         order = np.argsort(ids, kind="stable")
         ids, rows, keys = ids[order], rows[order], keys[order]
@@ -315,7 +315,7 @@ class StyleMatrix:
         self._labelled = emoji is not None and len(ids) > 0
         self._codes = _Codes()
         id_array = np.asarray(list(ids), dtype=np.int64)
-        raw = _stored(vectors)
+        raw = stored_rows(vectors)
         raw = raw.reshape(len(id_array), -1) if raw.size else raw.reshape(0, raw.shape[-1])
         labels = emoji if emoji is not None else [""] * len(id_array)
         pack_of = [self.packs.get(i, "") for i in id_array.tolist()]
@@ -584,7 +584,7 @@ class StyleMatrix:
         for i, v in vectors.items():
             label = labels.get(i)
             key = self._codes.key(label) if label else rows.get(i, (v, 0))[1]
-            rows[i] = (_stored(v), key)
+            rows[i] = (stored_rows(v), key)
         for i in removed:
             rows.pop(i, None)
         ids = sorted(rows)
@@ -607,7 +607,7 @@ class StyleMatrix:
         if gone:
             return
         if vector is not None:
-            raw = _stored(vector)
+            raw = stored_rows(vector)
         elif old is not None:
             raw = old[0]
         else:

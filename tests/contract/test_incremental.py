@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine import index as index_module
 from engine.annotate import AnnotationPipeline, StageResult, StickerImage
 from engine.core import Core
 from engine.index import Snapshot, load_snapshot
@@ -191,5 +192,25 @@ def test_an_unnamed_change_rebuilds_in_full(tmp_path: Path) -> None:
             core.db.bump_revision(s)  # a writer that does not say what it touched
         after = core.fresh_snapshot()
         assert len(after.bm25.corpus.layers) == 1 and after.bm25 is not before.bm25
+    finally:
+        svc.close()
+
+
+def test_a_full_build_chunk_by_chunk_equals_one_in_a_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(3)
+    svc = _open(tmp_path)
+    try:
+        steps = Steps(svc, rng)
+        for step in (steps.imports, steps.imports, steps.annotates, steps.imports, steps.crowd):
+            step()
+        steps.annotates()
+        core = internals(svc)
+        whole = full_rebuild(core)
+        assert len(whole.meta) > 7 and len(whole.styles) > 3
+        monkeypatch.setattr(index_module, "ROW_CHUNK", 3)
+        monkeypatch.setattr(index_module, "STYLE_CHUNK", 2)
+        assert_same(full_rebuild(core), whole)
     finally:
         svc.close()

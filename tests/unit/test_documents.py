@@ -27,12 +27,12 @@ def test_name_words(name: str, words: list[str]) -> None:
 
 
 def test_pack_name_without_the_bot_suffix() -> None:
-    assert pack_name_words("HappyCats_by_stickerbot", "Best pack") == ["happy", "cats"]
+    assert pack_name_words("HappyCats_by_stickerbot", "Best pack") == ("happy", "cats")
 
 
 def test_pack_name_already_in_the_title_adds_nothing() -> None:
-    assert pack_name_words("HappyCats_by_stickerbot", "Happy Cats") == []
-    assert pack_name_words("eval-lexicon", "eval-lexicon") == []
+    assert pack_name_words("HappyCats_by_stickerbot", "Happy Cats") == ()
+    assert pack_name_words("eval-lexicon", "eval-lexicon") == ()
 
 
 def test_document_fields_and_search_by_file_name() -> None:

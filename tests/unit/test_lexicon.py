@@ -100,3 +100,19 @@ class TestEmojiHexcode:
     )
     def test_hexcode(self, emoji: str, hexcode: str) -> None:
         assert emoji_hexcode(emoji) == hexcode
+
+
+def test_the_keyword_text_is_the_keywords_joined_once_per_emoji_and_locales(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lexicon = Lexicon(["en", "de"])
+    text = lexicon.keyword_text("😀")
+    assert text == " ; ".join(lexicon.keywords("😀")) and "grinsen" in text
+    assert lexicon.keyword_text("😀") is text
+    assert lexicon.keyword_text("😀", ("en",)) == " ; ".join(lexicon.keywords("😀", ["en"]))
+    assert "grinsen" not in lexicon.keyword_text("😀", ("en",))
+    assert lexicon.keyword_text("no emoji here") == ""
+    monkeypatch.setattr("engine.lexicon.TEXT_CACHE", 2)
+    for emoji in ("😢", "🐱", "🐶"):  # past the bound the cache starts over, answers the same
+        assert lexicon.keyword_text(emoji) == " ; ".join(lexicon.keywords(emoji))
+    assert len(lexicon._texts) <= 2
