@@ -279,21 +279,25 @@ class PackOf(Mapping[int, str]):
 
 def style_matrix(index: VectorIndex | None, meta: Mapping[int, StickerMeta]) -> StyleMatrix:
     """The style embeddings of the stickers that have one, with every sticker's emoji and pack."""
-    ids = list(meta)
-    found: list[int] = []
-    blocks: list[Stored] = []
-    # A chunk at a time, kept as the matrix keeps them: a million float32 arrays and their
-    # stack at once peaked 1.4 GB higher.
-    for start in range(0, len(ids) if index is not None else 0, STYLE_CHUNK):
-        vectors = index.get(ids[start : start + STYLE_CHUNK]) if index is not None else {}
-        if vectors:
-            found.extend(vectors)
-            blocks.append(stored_rows(np.stack(list(vectors.values()))))
+    found, blocks = _style_blocks(index, list(meta)) if index is not None else ([], [])
     packs = PackOf(meta)
     if not found:
         return StyleMatrix([], np.zeros((0, 1), dtype=np.float32), packs=packs)
     emoji = [meta[i].emoji for i in found]
     return StyleMatrix(found, np.concatenate(blocks), emoji=emoji, packs=packs)
+
+
+def _style_blocks(index: VectorIndex, ids: list[int]) -> tuple[list[int], list[Stored]]:
+    """The ids of `ids` that have a style vector, and their stored rows in chunks."""
+    found: list[int] = []
+    blocks: list[Stored] = []
+    # A chunk at a time, kept as the matrix keeps them: a million float32 arrays and their
+    # stack at once peaked 1.4 GB higher.
+    for start in range(0, len(ids), STYLE_CHUNK):
+        if vectors := index.get(ids[start : start + STYLE_CHUNK]):
+            found.extend(vectors)
+            blocks.append(stored_rows(np.stack(list(vectors.values()))))
+    return found, blocks
 
 
 def scoped_counts(meta: Iterable[StickerMeta]) -> Counter[str]:
